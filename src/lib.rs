@@ -1,0 +1,11 @@
+//! agentssh: SSH for AI agents and the humans who supervise them.
+//!
+//! One binary, three faces: the `--json` CLI ([`cli`]), the per-user daemon ([`daemon`]) and
+//! the dashboard. This library holds all of it; `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod profile;
+pub mod ssh;

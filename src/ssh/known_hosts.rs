@@ -1,0 +1,1 @@
+//! Placeholder: known_hosts parsing and verification (being written).

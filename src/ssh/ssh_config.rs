@@ -1,0 +1,1 @@
+//! Placeholder: ~/.ssh/config resolution (being written).
