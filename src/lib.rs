@@ -8,4 +8,10 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod profile;
+pub mod secret;
 pub mod ssh;
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,2 +1,143 @@
-//! Placeholder.
-pub fn main() -> i32 { 0 }
+//! The command-line face: parse, dispatch, print, and map errors to exit codes.
+//!
+//! Under `--json`, every path ends in exactly one envelope on stdout: clap errors, help,
+//! command errors and panics included (see [`output`]).
+
+pub mod args;
+pub mod connect;
+pub mod exec;
+pub mod output;
+pub mod profile;
+pub mod prompt;
+pub mod shell;
+pub mod target;
+
+use clap::Parser;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use args::{Cli, Command};
+
+/// What a command produced.
+#[derive(Debug)]
+pub struct Reply {
+    /// The JSON `data`.
+    pub data: Value,
+    /// What text mode prints on stdout (None: already printed, e.g. streamed).
+    pub text: Option<String>,
+    /// Process exit code.
+    pub exit_code: i32,
+    /// A failure that still carries data (e.g. output before a timeout).
+    pub error: Option<Error>,
+}
+
+impl Reply {
+    /// A success with data and its text rendering.
+    pub fn ok(data: Value, text: impl Into<String>) -> Self {
+        Reply { data, text: Some(text.into()), exit_code: 0, error: None }
+    }
+
+    /// A failure that carries partial data.
+    pub fn failure(error: Error, data: Option<Value>) -> Self {
+        Reply {
+            exit_code: error.code.exit_code(),
+            data: data.unwrap_or(Value::Null),
+            text: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Entry point: returns the process exit code.
+pub fn main() -> i32 {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    output::set_json_mode(output::argv_wants_json(&argv));
+    output::install_panic_hook();
+    if std::env::var_os("AGENTSSH_DEBUG_PANIC").is_some() {
+        // Test hook: proves that a panic still yields one valid envelope.
+        panic!("AGENTSSH_DEBUG_PANIC is set");
+    }
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => return clap_error(e),
+    };
+    output::set_json_mode(cli.json_mode());
+    let Some(command) = cli.command else {
+        let err = Error::usage("no command given; see agentssh --help");
+        output::report_error(&err, None);
+        return err.code.exit_code();
+    };
+    match dispatch(command) {
+        Ok(reply) => emit(reply),
+        Err(err) => {
+            output::report_error(&err, None);
+            err.code.exit_code()
+        }
+    }
+}
+
+fn clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if output::json_mode() {
+        let text = e.render().to_string();
+        if informational {
+            output::print_document(&output::ok_envelope(serde_json::json!({"help": text})));
+            return 0;
+        }
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+        let msg = first.trim_start_matches("error: ").to_string();
+        output::report_error(&Error::usage(msg), None);
+        return 2;
+    }
+    let _ = e.print();
+    if informational {
+        0
+    } else {
+        2
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}
+
+fn warn_argv_secrets(conn: &args::ConnectArgs) {
+    if !output::json_mode() {
+        for w in target::argv_secret_warnings(conn) {
+            eprintln!("agentssh: {w}");
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<Reply> {
+    match command {
+        Command::Exec(a) => {
+            warn_argv_secrets(&a.conn);
+            runtime()?.block_on(exec::run(a))
+        }
+        Command::Shell(a) => {
+            warn_argv_secrets(&a.conn);
+            runtime()?.block_on(shell::run(a))
+        }
+        Command::Profile(c) => profile::run(c),
+    }
+}
+
+fn emit(reply: Reply) -> i32 {
+    match (&reply.error, output::json_mode()) {
+        (Some(err), _) => {
+            output::report_error(err, Some(reply.data).filter(|d| !d.is_null()));
+        }
+        (None, true) => output::print_document(&output::ok_envelope(reply.data)),
+        (None, false) => {
+            if let Some(text) = reply.text.filter(|t| !t.is_empty()) {
+                println!("{text}");
+            }
+        }
+    }
+    reply.exit_code
+}

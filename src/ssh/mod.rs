@@ -1,5 +1,9 @@
 //! The russh client side: targets, authentication, host-key verification, `~/.ssh/config`
 //! and exec. Only this module and `daemon` touch russh.
 
+pub mod auth;
+pub mod client;
+pub mod exec;
 pub mod known_hosts;
+pub mod spec;
 pub mod ssh_config;

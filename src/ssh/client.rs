@@ -1,0 +1,213 @@
+//! Opening an authenticated SSH connection from a [`ConnectSpec`].
+//!
+//! One deadline (`--ready-timeout-ms`) covers TCP connect, handshake, host-key check and auth.
+//! Host keys are verified by our own code ([`super::known_hosts`]) under the spec's policy;
+//! the verdict is kept so a refused key is reported as `host_key_unknown`/`host_key_changed`,
+//! not as a generic handshake failure. Connections set `nodelay` and a 5 s keepalive.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{Config, Handle, Handler};
+use russh::keys::PublicKeyOrCertificate;
+
+use super::auth;
+use super::known_hosts::{self, HostKeyStatus};
+use super::spec::{host_port, ConnectSpec, HostKeyPolicy};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Keepalive interval; a path is declared dead after [`KEEPALIVE_MAX`] unanswered probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Unanswered keepalives before the connection is closed.
+pub const KEEPALIVE_MAX: usize = 3;
+
+/// Our russh client handler: verifies the host key and remembers why it refused one.
+pub struct ClientHandler {
+    host: String,
+    port: u16,
+    policy: HostKeyPolicy,
+    files: Vec<std::path::PathBuf>,
+    own_known_hosts: std::path::PathBuf,
+    verdict: Arc<Mutex<Option<Error>>>,
+}
+
+/// An authenticated connection.
+pub type SshHandle = Handle<ClientHandler>;
+
+/// An authenticated connection plus the jump-host connections it runs through (kept alive
+/// for as long as it is).
+pub struct Connection {
+    /// The connection to the target.
+    pub handle: SshHandle,
+    /// Hops, first to last.
+    pub jumps: Vec<SshHandle>,
+}
+
+impl Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> std::result::Result<bool, Self::Error> {
+        let verdict = self.judge(key);
+        let ok = verdict.is_ok();
+        if let Err(e) = verdict {
+            tracing::warn!(host = %self.host, port = self.port, "host key refused: {}", e.message);
+            if let Ok(mut slot) = self.verdict.lock() {
+                *slot = Some(e);
+            }
+        }
+        Ok(ok)
+    }
+}
+
+impl ClientHandler {
+    fn judge(&self, key: &PublicKeyOrCertificate) -> Result<()> {
+        let target = host_port(&self.host, self.port);
+        let shown = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => known_hosts::fingerprint(key),
+            PublicKeyOrCertificate::Certificate(c) => {
+                format!("certificate signed by {}", c.signature_key().fingerprint(Default::default()))
+            }
+        };
+        match known_hosts::check_host_key(&self.files, &self.host, self.port, key) {
+            HostKeyStatus::Known => Ok(()),
+            HostKeyStatus::Revoked { file, line } => Err(Error::new(
+                ErrorCode::HostKeyChanged,
+                format!(
+                    "host key {shown} for {target} is marked @revoked in {}:{line}; refusing to connect",
+                    file.display()
+                ),
+            )),
+            HostKeyStatus::Changed { recorded } => {
+                if self.policy == HostKeyPolicy::No {
+                    return Ok(());
+                }
+                let was: Vec<String> = recorded
+                    .iter()
+                    .map(|r| format!("{} {} ({}:{})", r.algorithm, r.fingerprint, r.file.display(), r.line))
+                    .collect();
+                Err(Error::new(
+                    ErrorCode::HostKeyChanged,
+                    format!(
+                        "HOST KEY CHANGED for {target}: server offered {shown}, known_hosts has {}; \
+                         this may be an attack. If the change is expected, remove the old line and reconnect",
+                        was.join(", ")
+                    ),
+                ))
+            }
+            HostKeyStatus::Unknown => match (self.policy, key) {
+                (HostKeyPolicy::No, _) => Ok(()),
+                (HostKeyPolicy::AcceptNew, PublicKeyOrCertificate::PublicKey { key, .. }) => {
+                    known_hosts::learn_host_key(&self.own_known_hosts, &self.host, self.port, key)
+                        .map_err(|e| Error::local_io(self.own_known_hosts.display(), &e))?;
+                    tracing::info!(%target, fingerprint = %shown, "learned new host key");
+                    Ok(())
+                }
+                _ => Err(Error::new(
+                    ErrorCode::HostKeyUnknown,
+                    format!(
+                        "host key {shown} for {target} is not in known_hosts and --strict-host-key-checking is yes; \
+                         verify it and add it, or use --strict-host-key-checking accept-new"
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+fn client_config() -> Arc<Config> {
+    Arc::new(Config {
+        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_max: KEEPALIVE_MAX,
+        nodelay: true,
+        window_size: 8 * 1024 * 1024,
+        maximum_packet_size: 65535,
+        ..Config::default()
+    })
+}
+
+/// Connects, verifies and authenticates, all within the spec's ready timeout.
+pub async fn connect(spec: &ConnectSpec) -> Result<Connection> {
+    let deadline = spec.ready_timeout();
+    match tokio::time::timeout(deadline, connect_inner(spec)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorCode::Timeout,
+            format!(
+                "connecting to {} timed out after {} ms (TCP connect + handshake + auth; see --ready-timeout-ms)",
+                spec.display_target(),
+                spec.ready_timeout_ms
+            ),
+        )),
+    }
+}
+
+async fn connect_inner(spec: &ConnectSpec) -> Result<Connection> {
+    let mut jumps: Vec<SshHandle> = Vec::new();
+    for hop in &spec.proxy_jump {
+        let hop_spec = spec.for_jump(hop);
+        let handle = match jumps.last() {
+            None => open_tcp(&hop_spec).await?,
+            Some(prev) => open_via(prev, &hop_spec).await?,
+        };
+        jumps.push(handle);
+    }
+    let handle = match jumps.last() {
+        None => open_tcp(spec).await?,
+        Some(prev) => open_via(prev, spec).await?,
+    };
+    Ok(Connection { handle, jumps })
+}
+
+fn handler_for(spec: &ConnectSpec) -> (ClientHandler, Arc<Mutex<Option<Error>>>) {
+    let verdict = Arc::new(Mutex::new(None));
+    let handler = ClientHandler {
+        host: spec.host.clone(),
+        port: spec.port,
+        policy: spec.host_key_policy,
+        files: spec.known_hosts_files.clone(),
+        own_known_hosts: spec.own_known_hosts.clone(),
+        verdict: verdict.clone(),
+    };
+    (handler, verdict)
+}
+
+async fn open_tcp(spec: &ConnectSpec) -> Result<SshHandle> {
+    let target = host_port(&spec.host, spec.port);
+    let stream = tokio::net::TcpStream::connect((spec.host.as_str(), spec.port))
+        .await
+        .map_err(|e| Error::new(ErrorCode::ConnectFailed, format!("cannot connect to {target}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    handshake(spec, stream).await
+}
+
+async fn open_via(prev: &SshHandle, spec: &ConnectSpec) -> Result<SshHandle> {
+    let target = host_port(&spec.host, spec.port);
+    let channel = prev
+        .channel_open_direct_tcpip(spec.host.clone(), u32::from(spec.port), "127.0.0.1", 0)
+        .await
+        .map_err(|e| {
+            Error::new(ErrorCode::ConnectFailed, format!("jump host could not reach {target}: {e}"))
+        })?;
+    handshake(spec, channel.into_stream()).await
+}
+
+async fn handshake<S>(spec: &ConnectSpec, stream: S) -> Result<SshHandle>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let target = host_port(&spec.host, spec.port);
+    let (handler, verdict) = handler_for(spec);
+    let mut handle = russh::client::connect_stream(client_config(), stream, handler)
+        .await
+        .map_err(|e| {
+            if let Some(v) = verdict.lock().ok().and_then(|mut s| s.take()) {
+                return v;
+            }
+            Error::new(ErrorCode::ConnectFailed, format!("SSH handshake with {target} failed: {e}"))
+        })?;
+    auth::authenticate(&mut handle, spec).await?;
+    Ok(handle)
+}

@@ -1,0 +1,223 @@
+//! Running one command on an exec channel: streamed output, stdin, exit status, timeout.
+//!
+//! Shared by direct `exec` and the daemon's pooled exec, so both behave the same. A timeout
+//! stops the remote command for real: OpenSSH delivers `signal` requests to the command's
+//! process group, so we send TERM, give it a short grace, then KILL and close the channel.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use russh::{ChannelMsg, Sig};
+use tokio::sync::mpsc;
+
+use super::client::SshHandle;
+use crate::error::{Error, ErrorCode, Result};
+
+/// How long a timed-out command gets between TERM and KILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+/// How long we wait for the channel to close after KILL before giving up on it.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// The command line, run by the remote user's shell.
+    pub command: String,
+    /// Stop the command after this long.
+    pub timeout: Option<Duration>,
+    /// Allocate a PTY (`--tty`): size in columns and rows.
+    pub tty: Option<(u32, u32)>,
+}
+
+/// Output as it arrives.
+#[derive(Debug, Clone)]
+pub enum ExecOutput {
+    /// Bytes on stdout.
+    Stdout(Bytes),
+    /// Bytes on stderr.
+    Stderr(Bytes),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Exit status, if the server reported one.
+    pub exit_status: Option<u32>,
+    /// Signal name (e.g. `TERM`) if the command was killed by one.
+    pub exit_signal: Option<String>,
+    /// True when our timeout stopped it.
+    pub timed_out: bool,
+    /// Wall time from channel open to end.
+    pub duration_ms: u64,
+}
+
+impl ExecOutcome {
+    /// The process exit code `agentssh exec` returns: the remote status, 128+n for a signal
+    /// (as shells report it), 124 for our timeout, 255 if the server said nothing.
+    pub fn exit_code(&self) -> i32 {
+        if self.timed_out {
+            return 124;
+        }
+        if let Some(s) = self.exit_status {
+            return i32::try_from(s).unwrap_or(255);
+        }
+        match self.exit_signal.as_deref().and_then(signal_number) {
+            Some(n) => 128 + n,
+            None => 255,
+        }
+    }
+}
+
+fn signal_number(name: &str) -> Option<i32> {
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => return None,
+    })
+}
+
+fn sig_name(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(s) => s.as_str(),
+    }
+    .to_string()
+}
+
+fn remote(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::ConnectFailed, format!("SSH channel failed: {e}"))
+}
+
+/// Runs `req` on a new channel of `handle`. `stdin` yields input chunks (its end sends EOF);
+/// `None` sends EOF at once. `on_output` sees every chunk in arrival order.
+pub async fn run_exec(
+    handle: &SshHandle,
+    req: &ExecRequest,
+    stdin: Option<mpsc::Receiver<Bytes>>,
+    mut on_output: impl FnMut(ExecOutput),
+) -> Result<ExecOutcome> {
+    let started = Instant::now();
+    let channel = handle.channel_open_session().await.map_err(remote)?;
+    let (mut reader, writer) = channel.split();
+    let writer = Arc::new(writer);
+    if let Some((cols, rows)) = req.tty {
+        writer
+            .request_pty(false, "xterm-256color", cols, rows, 0, 0, &[])
+            .await
+            .map_err(remote)?;
+    }
+    writer.exec(true, req.command.as_bytes()).await.map_err(remote)?;
+
+    let stdin_task = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            if let Some(mut rx) = stdin {
+                while let Some(chunk) = rx.recv().await {
+                    if writer.data_bytes(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = writer.eof().await;
+        })
+    };
+
+    let mut outcome = ExecOutcome::default();
+    let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut killing: Option<tokio::time::Instant> = None;
+    let mut sent_kill = false;
+    loop {
+        let wake = match (killing, deadline) {
+            (Some(k), _) => Some(k),
+            (None, Some(d)) if !outcome.timed_out => Some(d),
+            _ => None,
+        };
+        let msg = tokio::select! {
+            m = reader.wait() => m,
+            _ = sleep_until(wake) => {
+                if !outcome.timed_out {
+                    outcome.timed_out = true;
+                    let _ = writer.signal(Sig::TERM).await;
+                    killing = Some(tokio::time::Instant::now() + TERM_GRACE);
+                } else if !sent_kill {
+                    sent_kill = true;
+                    let _ = writer.signal(Sig::KILL).await;
+                    let _ = writer.close().await;
+                    killing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
+                } else {
+                    break;
+                }
+                continue;
+            }
+        };
+        match msg {
+            Some(ChannelMsg::Data { data }) => on_output(ExecOutput::Stdout(data)),
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => on_output(ExecOutput::Stderr(data)),
+            Some(ChannelMsg::ExitStatus { exit_status }) => outcome.exit_status = Some(exit_status),
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                outcome.exit_signal = Some(sig_name(&signal_name))
+            }
+            Some(ChannelMsg::Failure) => {
+                stdin_task.abort();
+                return Err(Error::new(
+                    ErrorCode::RemoteIo,
+                    "the server refused to run the command (exec request denied)",
+                ));
+            }
+            Some(ChannelMsg::Close) | None => break,
+            Some(_) => {}
+        }
+    }
+    stdin_task.abort();
+    let _ = writer.close().await;
+    outcome.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(outcome)
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_ssh_and_shell_conventions() {
+        let o = |s: Option<u32>, sig: Option<&str>, t: bool| ExecOutcome {
+            exit_status: s,
+            exit_signal: sig.map(String::from),
+            timed_out: t,
+            duration_ms: 0,
+        };
+        assert_eq!(o(Some(42), None, false).exit_code(), 42);
+        assert_eq!(o(None, Some("KILL"), false).exit_code(), 137);
+        assert_eq!(o(Some(0), None, true).exit_code(), 124);
+        assert_eq!(o(None, None, false).exit_code(), 255);
+    }
+}
