@@ -20,7 +20,12 @@ fn env_dir(var: &str) -> Option<PathBuf> {
 pub fn home_dir() -> Result<PathBuf> {
     env_dir("HOME")
         .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()))
-        .ok_or_else(|| Error::new(ErrorCode::LocalIo, "cannot find the home directory (HOME is unset)"))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::LocalIo,
+                "cannot find the home directory (HOME is unset)",
+            )
+        })
 }
 
 /// `$XDG_CONFIG_HOME/agentssh`, else `~/.config/agentssh`.
@@ -43,7 +48,10 @@ pub fn state_dir() -> Result<PathBuf> {
 pub fn runtime_dir() -> PathBuf {
     match env_dir("XDG_RUNTIME_DIR") {
         Some(d) => d.join("agentssh"),
-        None => PathBuf::from(format!("/tmp/agentssh-{}", rustix::process::getuid().as_raw())),
+        None => PathBuf::from(format!(
+            "/tmp/agentssh-{}",
+            rustix::process::getuid().as_raw()
+        )),
     }
 }
 

@@ -4,14 +4,25 @@
 //! the dashboard. This library holds all of it; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod fsutil;
 pub mod profile;
+pub mod protocol;
 pub mod secret;
 pub mod ssh;
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

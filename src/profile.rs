@@ -116,7 +116,8 @@ impl ProfileStore {
         let data = serde_json::to_vec_pretty(file)
             .map_err(|e| Error::internal(format!("cannot encode profiles: {e}")))?;
         if let Some(dir) = self.path.parent() {
-            crate::fsutil::ensure_dir(dir, 0o700).map_err(|e| Error::local_io(dir.display(), &e))?;
+            crate::fsutil::ensure_dir(dir, 0o700)
+                .map_err(|e| Error::local_io(dir.display(), &e))?;
         }
         crate::fsutil::atomic_write(&self.path, &data, 0o600)
             .map_err(|e| Error::local_io(self.path.display(), &e))
@@ -136,7 +137,10 @@ impl ProfileStore {
 
     /// Looks up `name`, failing with `profile_not_found`.
     pub fn get(&self, name: &str) -> Result<Profile> {
-        self.load()?.profiles.remove(name).ok_or_else(|| not_found(name))
+        self.load()?
+            .profiles
+            .remove(name)
+            .ok_or_else(|| not_found(name))
     }
 
     /// All profiles, sorted by name.
@@ -202,8 +206,14 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<set>"));
         store.delete("prod").unwrap();
-        assert_eq!(store.get("prod").unwrap_err().code, ErrorCode::ProfileNotFound);
-        assert_eq!(store.delete("prod").unwrap_err().code, ErrorCode::ProfileNotFound);
+        assert_eq!(
+            store.get("prod").unwrap_err().code,
+            ErrorCode::ProfileNotFound
+        );
+        assert_eq!(
+            store.delete("prod").unwrap_err().code,
+            ErrorCode::ProfileNotFound
+        );
     }
 
     #[test]
@@ -211,7 +221,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ProfileStore::at(dir.path().join("p.json"));
         for name in ["", "a/b", "x y", "../evil"] {
-            let p = Profile { host: "h".into(), ..Default::default() };
+            let p = Profile {
+                host: "h".into(),
+                ..Default::default()
+            };
             assert_eq!(store.add(name, p).unwrap_err().code, ErrorCode::Usage);
         }
         assert!(!dir.path().join("p.json").exists());
@@ -223,7 +236,10 @@ mod tests {
         let path = dir.path().join("p.json");
         std::fs::write(&path, b"{not json").unwrap();
         let store = ProfileStore::at(path.clone());
-        let p = Profile { host: "h".into(), ..Default::default() };
+        let p = Profile {
+            host: "h".into(),
+            ..Default::default()
+        };
         assert!(store.add("a", p).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"{not json");
     }

@@ -18,7 +18,9 @@ pub enum OutputFormat {
 /// SSH for AI agents and the humans who supervise them.
 #[derive(Debug, Parser)]
 #[command(name = "agentssh", version, about, propagate_version = true)]
-#[command(after_help = "Examples:\n  agentssh --json exec -H host -u deploy -- uptime\n  agentssh profile add prod --host app.example.com --username deploy\n  agentssh exec -p prod -- df -h\n  agentssh shell -p prod")]
+#[command(
+    after_help = "Examples:\n  agentssh --json exec -H host -u deploy -- uptime\n  agentssh profile add prod --host app.example.com --username deploy\n  agentssh exec -p prod -- df -h\n  agentssh shell -p prod"
+)]
 pub struct Cli {
     /// Print one JSON envelope on stdout (same as --output json).
     #[arg(long, global = true)]
@@ -42,7 +44,9 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one command on a server and return its output and exit status.
-    #[command(after_help = "Examples:\n  agentssh --json exec -p prod -- uptime\n  agentssh exec -H 10.0.0.5 -u root --timeout 60000 -- 'apt-get update'\n  printf 'a\\nb\\n' | agentssh exec -p prod -- wc -l")]
+    #[command(
+        after_help = "Examples:\n  agentssh --json exec -p prod -- uptime\n  agentssh exec -H 10.0.0.5 -u root --timeout 60000 -- 'apt-get update'\n  printf 'a\\nb\\n' | agentssh exec -p prod -- wc -l"
+    )]
     Exec(ExecArgs),
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
@@ -50,6 +54,55 @@ pub enum Command {
     /// Manage saved connection profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Manage the per-user daemon (started on demand by other commands).
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+    /// Show the daemon's activity log: every request, its duration and outcome.
+    #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
+    Log(LogArgs),
+}
+
+/// `daemon ...`.
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Run the daemon in the foreground (used by autostart and the systemd unit).
+    Run {
+        /// Close pooled connections idle for this many seconds.
+        #[arg(
+            long,
+            env = "AGENTSSH_POOL_IDLE_SECS",
+            default_value_t = 600,
+            value_name = "SECS"
+        )]
+        pool_idle_secs: u64,
+    },
+    /// Show whether the daemon runs, and what it holds.
+    Status,
+    /// Stop the daemon: closes sessions, proxies and pooled connections.
+    Shutdown,
+    /// Write a systemd user unit that runs the daemon.
+    Install {
+        /// Print the unit without writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the systemd user unit.
+    Uninstall {
+        /// Say what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Keep printing new entries as they happen.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// How many past entries to show.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: usize,
 }
 
 /// Flags of every command that connects.
@@ -110,6 +163,9 @@ pub struct ExecArgs {
     /// Allocate a PTY for the command.
     #[arg(long)]
     pub tty: bool,
+    /// Connect from this process instead of through the daemon's connection pool.
+    #[arg(long)]
+    pub direct: bool,
     /// The command and its arguments (after `--`).
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -126,8 +182,10 @@ pub struct ShellArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Save (or replace) a profile.
-    #[command(after_help = "Examples:\n  agentssh profile add prod --host app.example.com --username deploy --private-key-path ~/.ssh/id_ed25519\n  agentssh profile add ci --host 10.0.0.5 --username ci --password-env CI_SSH_PASSWORD")]
-    Add(ProfileAddArgs),
+    #[command(
+        after_help = "Examples:\n  agentssh profile add prod --host app.example.com --username deploy --private-key-path ~/.ssh/id_ed25519\n  agentssh profile add ci --host 10.0.0.5 --username ci --password-env CI_SSH_PASSWORD"
+    )]
+    Add(Box<ProfileAddArgs>),
     /// List profiles (secrets shown as <set>).
     List,
     /// Show one profile (secrets shown as <set>).

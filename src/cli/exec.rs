@@ -46,7 +46,9 @@ impl Capture {
                 obj.insert(name.into(), String::from_utf8_lossy(&self.bytes).into());
                 obj.insert(
                     format!("{name}_b64"),
-                    base64::engine::general_purpose::STANDARD.encode(&self.bytes).into(),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(&self.bytes)
+                        .into(),
                 );
             }
         }
@@ -56,11 +58,50 @@ impl Capture {
     }
 }
 
+/// Where exec output goes: straight to our stdout/stderr in text mode (streamed as it
+/// comes), into bounded captures in JSON mode.
+pub struct OutputSink {
+    json: bool,
+    /// Captured stdout (JSON mode).
+    pub out: Capture,
+    /// Captured stderr (JSON mode).
+    pub err: Capture,
+}
+
+impl OutputSink {
+    /// A sink for the current output mode.
+    pub fn new(json: bool) -> Self {
+        OutputSink {
+            json,
+            out: Capture::default(),
+            err: Capture::default(),
+        }
+    }
+
+    /// Takes one chunk.
+    pub fn accept(&mut self, chunk: ExecOutput) {
+        match chunk {
+            ExecOutput::Stdout(b) if self.json => self.out.push(&b),
+            ExecOutput::Stderr(b) if self.json => self.err.push(&b),
+            ExecOutput::Stdout(b) => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&b);
+                let _ = o.flush();
+            }
+            ExecOutput::Stderr(b) => {
+                let _ = std::io::stderr().lock().write_all(&b);
+            }
+        }
+    }
+}
+
 /// The remote command line from the words after `--` (joined with spaces, as ssh does).
 pub fn command_line(words: &[String]) -> Result<String> {
     let line = words.join(" ");
     if line.trim().is_empty() {
-        return Err(Error::usage("missing command: agentssh exec [OPTIONS] -- COMMAND [ARGS...]"));
+        return Err(Error::usage(
+            "missing command: agentssh exec [OPTIONS] -- COMMAND [ARGS...]",
+        ));
     }
     Ok(line)
 }
@@ -103,34 +144,35 @@ pub fn outcome_json(outcome: &ExecOutcome, out: &Capture, err: &Capture) -> Valu
 
 /// The error for a timed-out command.
 pub fn timeout_error(ms: u64) -> Error {
-    Error::new(ErrorCode::Timeout, format!("command timed out after {ms} ms and was stopped"))
+    Error::new(
+        ErrorCode::Timeout,
+        format!("command timed out after {ms} ms and was stopped"),
+    )
 }
 
-/// Runs `exec` directly from this process.
+/// Runs `exec`: through the daemon's pool, or directly with `--direct`.
 pub async fn run(args: ExecArgs) -> Result<Reply> {
     let command = command_line(&args.command)?;
     let mut spec = super::target::resolve(&args.conn)?;
+    if !args.direct {
+        return run_via_daemon(&args, command, spec).await;
+    }
     let conn = super::connect::connect_with_retry(&mut spec, args.retry).await?;
     let req = ExecRequest {
         command,
         timeout: (args.timeout > 0).then(|| Duration::from_millis(args.timeout)),
         tty: args.tty.then_some((120, 40)),
     };
-    let json = super::output::json_mode();
-    let (mut out, mut err) = (Capture::default(), Capture::default());
-    let outcome = run_exec(&conn.handle, &req, stdin_forwarder(), |chunk| match chunk {
-        ExecOutput::Stdout(b) if json => out.push(&b),
-        ExecOutput::Stderr(b) if json => err.push(&b),
-        ExecOutput::Stdout(b) => {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&b);
-            let _ = o.flush();
+    let mut sink = OutputSink::new(super::output::json_mode());
+    let (tx, mut rx) = mpsc::channel(32);
+    let drain = async {
+        while let Some(chunk) = rx.recv().await {
+            sink.accept(chunk);
         }
-        ExecOutput::Stderr(b) => {
-            let _ = std::io::stderr().lock().write_all(&b);
-        }
-    })
-    .await?;
+    };
+    let (outcome, ()) = tokio::join!(run_exec(&conn.handle, &req, stdin_forwarder(), tx), drain);
+    let outcome = outcome?;
+    let (out, err) = (sink.out, sink.err);
     let _ = conn
         .handle
         .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -139,7 +181,12 @@ pub async fn run(args: ExecArgs) -> Result<Reply> {
 }
 
 /// Turns an outcome into the reply (or the timeout error with partial output).
-pub fn finish(outcome: ExecOutcome, timeout_ms: u64, out: &Capture, err: &Capture) -> Result<Reply> {
+pub fn finish(
+    outcome: ExecOutcome,
+    timeout_ms: u64,
+    out: &Capture,
+    err: &Capture,
+) -> Result<Reply> {
     let data = outcome_json(&outcome, out, err);
     if outcome.timed_out {
         return Ok(Reply::failure(timeout_error(timeout_ms), Some(data)));
@@ -149,5 +196,109 @@ pub fn finish(outcome: ExecOutcome, timeout_ms: u64, out: &Capture, err: &Captur
         text: None,
         exit_code: outcome.exit_code(),
         error: None,
+        streamed: false,
     })
+}
+
+async fn run_via_daemon(
+    args: &ExecArgs,
+    command: String,
+    mut spec: crate::ssh::spec::ConnectSpec,
+) -> Result<Reply> {
+    use crate::client::{into_result, recv_from, DaemonClient};
+    use crate::protocol::{ClientToDaemon, DaemonToClient, OutputStream, Request};
+    let mut stdin = stdin_forwarder();
+    let mut prompted = false;
+    loop {
+        let client = DaemonClient::connect_or_start("cli").await?;
+        let request = Request::Exec {
+            spec: Box::new(spec.clone()),
+            command: command.clone(),
+            timeout_ms: args.timeout,
+            tty: args.tty,
+            stdin: stdin.is_some(),
+            retry: args.retry,
+        };
+        let (mut reader, mut writer) = client.split();
+        let frame = crate::protocol::encode(&ClientToDaemon::Request(request))?;
+        tokio::io::AsyncWriteExt::write_all(&mut writer, &frame)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::DaemonUnavailable,
+                    format!("lost the daemon connection: {e}"),
+                )
+            })?;
+        // The pump owns the write half and keeps it open until we drop its handle: the
+        // daemon takes a closed socket for a client that went away.
+        let pump = tokio::spawn(pump_stdin(stdin.take(), writer));
+        let mut sink = OutputSink::new(super::output::json_mode());
+        let response = loop {
+            match recv_from(&mut reader).await? {
+                DaemonToClient::Output { stream, data } => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .unwrap_or_default();
+                    sink.accept(match stream {
+                        OutputStream::Stdout => ExecOutput::Stdout(Bytes::from(bytes)),
+                        OutputStream::Stderr => ExecOutput::Stderr(Bytes::from(bytes)),
+                    });
+                }
+                DaemonToClient::Response(r) => break r,
+                _ => {}
+            }
+        };
+        pump.abort();
+        let (out, err) = (sink.out, sink.err);
+        return match into_result(response) {
+            Ok(v) => {
+                let outcome: ExecOutcome = serde_json::from_value(v).map_err(|e| {
+                    Error::internal(format!("bad exec result from the daemon: {e}"))
+                })?;
+                finish(outcome, args.timeout, &out, &err)
+            }
+            Err((error, Some(data))) if error.code == ErrorCode::Timeout => {
+                let outcome: ExecOutcome = serde_json::from_value(data).unwrap_or_default();
+                Ok(Reply::failure(
+                    error,
+                    Some(outcome_json(&outcome, &out, &err)),
+                ))
+            }
+            Err((error, _)) => {
+                if !prompted
+                    && super::connect::offer_password_prompt(&mut spec, error.code, &error.message)?
+                {
+                    prompted = true;
+                    continue;
+                }
+                Err(error)
+            }
+        };
+    }
+}
+
+async fn pump_stdin(
+    stdin: Option<mpsc::Receiver<Bytes>>,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+) {
+    use crate::protocol::ClientToDaemon;
+    use tokio::io::AsyncWriteExt;
+    if let Some(mut rx) = stdin {
+        while let Some(chunk) = rx.recv().await {
+            let frame = ClientToDaemon::Stdin {
+                data: base64::engine::general_purpose::STANDARD.encode(&chunk),
+            };
+            let Ok(bytes) = crate::protocol::encode(&frame) else {
+                return;
+            };
+            if writer.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        if let Ok(bytes) = crate::protocol::encode(&ClientToDaemon::StdinEof) {
+            let _ = writer.write_all(&bytes).await;
+        }
+    }
+    // Hold the socket open until the caller aborts us after the response.
+    std::future::pending::<()>().await;
 }

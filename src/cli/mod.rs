@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod connect;
+pub mod daemon;
 pub mod exec;
 pub mod output;
 pub mod profile;
@@ -29,12 +30,20 @@ pub struct Reply {
     pub exit_code: i32,
     /// A failure that still carries data (e.g. output before a timeout).
     pub error: Option<Error>,
+    /// The reply was already printed as a stream (NDJSON lines); print nothing more.
+    pub streamed: bool,
 }
 
 impl Reply {
     /// A success with data and its text rendering.
     pub fn ok(data: Value, text: impl Into<String>) -> Self {
-        Reply { data, text: Some(text.into()), exit_code: 0, error: None }
+        Reply {
+            data,
+            text: Some(text.into()),
+            exit_code: 0,
+            error: None,
+            streamed: false,
+        }
     }
 
     /// A failure that carries partial data.
@@ -44,6 +53,7 @@ impl Reply {
             data: data.unwrap_or(Value::Null),
             text: None,
             error: Some(error),
+            streamed: false,
         }
     }
 }
@@ -85,7 +95,10 @@ fn clap_error(e: clap::Error) -> i32 {
             output::print_document(&output::ok_envelope(serde_json::json!({"help": text})));
             return 0;
         }
-        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid arguments");
         let msg = first.trim_start_matches("error: ").to_string();
         output::report_error(&Error::usage(msg), None);
         return 2;
@@ -98,7 +111,7 @@ fn clap_error(e: clap::Error) -> i32 {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,10 +137,15 @@ fn dispatch(command: Command) -> Result<Reply> {
             runtime()?.block_on(shell::run(a))
         }
         Command::Profile(c) => profile::run(c),
+        Command::Daemon(c) => daemon::run(c),
+        Command::Log(a) => daemon::log(a),
     }
 }
 
 fn emit(reply: Reply) -> i32 {
+    if reply.streamed {
+        return reply.exit_code;
+    }
     match (&reply.error, output::json_mode()) {
         (Some(err), _) => {
             output::report_error(err, Some(reply.data).filter(|d| !d.is_null()));

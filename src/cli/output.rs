@@ -127,7 +127,10 @@ mod tests {
     use super::*;
 
     fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
-        std::iter::once("agentssh").chain(words.iter().copied()).map(Into::into).collect()
+        std::iter::once("agentssh")
+            .chain(words.iter().copied())
+            .map(Into::into)
+            .collect()
     }
 
     #[test]

@@ -12,11 +12,12 @@ use crate::secret::Secret;
 pub fn run(cmd: ProfileCommand) -> Result<Reply> {
     let store = ProfileStore::open_default()?;
     match cmd {
-        ProfileCommand::Add(a) => add(&store, a),
+        ProfileCommand::Add(a) => add(&store, *a),
         ProfileCommand::List => {
             let list: Vec<_> = store.list()?.iter().map(|(n, p)| p.redacted(n)).collect();
             let text = if list.is_empty() {
-                "no profiles; add one with: agentssh profile add NAME --host HOST --username USER".into()
+                "no profiles; add one with: agentssh profile add NAME --host HOST --username USER"
+                    .into()
             } else {
                 list.iter().map(describe).collect::<Vec<_>>().join("\n")
             };
@@ -29,7 +30,10 @@ pub fn run(cmd: ProfileCommand) -> Result<Reply> {
         }
         ProfileCommand::Delete { name } => {
             store.delete(&name)?;
-            Ok(Reply::ok(json!({"name": name, "deleted": true}), format!("deleted profile '{name}'")))
+            Ok(Reply::ok(
+                json!({"name": name, "deleted": true}),
+                format!("deleted profile '{name}'"),
+            ))
         }
     }
 }
@@ -58,7 +62,11 @@ fn add(store: &ProfileStore, a: ProfileAddArgs) -> Result<Reply> {
 
 fn describe(p: &serde_json::Value) -> String {
     let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let port = p.get("port").and_then(|v| v.as_u64()).map(|n| format!(":{n}")).unwrap_or_default();
+    let port = p
+        .get("port")
+        .and_then(|v| v.as_u64())
+        .map(|n| format!(":{n}"))
+        .unwrap_or_default();
     let user = match s("username") {
         u if u.is_empty() => String::new(),
         u => format!("{u}@"),

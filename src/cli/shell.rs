@@ -24,7 +24,8 @@ struct RawMode {
 impl RawMode {
     fn enter() -> Result<Self> {
         let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).map_err(|e| Error::local_io("tcgetattr", &e.into()))?;
+        let saved = termios::tcgetattr(stdin.as_fd())
+            .map_err(|e| Error::local_io("tcgetattr", &e.into()))?;
         let mut raw = saved.clone();
         raw.make_raw();
         termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &raw)
@@ -86,7 +87,11 @@ pub async fn run(args: ShellArgs) -> Result<Reply> {
     }
     let mut spec = super::target::resolve(&args.conn)?;
     let conn = super::connect::connect_with_retry(&mut spec, 0).await?;
-    let channel = conn.handle.channel_open_session().await.map_err(channel_err)?;
+    let channel = conn
+        .handle
+        .channel_open_session()
+        .await
+        .map_err(channel_err)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
     let (cols, rows) = terminal_size();
     channel
@@ -95,10 +100,16 @@ pub async fn run(args: ShellArgs) -> Result<Reply> {
         .map_err(channel_err)?;
     channel.request_shell(false).await.map_err(channel_err)?;
 
-    let raw = if std::io::stdin().is_terminal() { Some(RawMode::enter()?) } else { None };
+    let raw = if std::io::stdin().is_terminal() {
+        Some(RawMode::enter()?)
+    } else {
+        None
+    };
     let mut input = stdin_reader();
-    let mut winch = signal(SignalKind::window_change()).map_err(|e| Error::local_io("SIGWINCH", &e))?;
-    let mut term_sig = signal(SignalKind::terminate()).map_err(|e| Error::local_io("SIGTERM", &e))?;
+    let mut winch =
+        signal(SignalKind::window_change()).map_err(|e| Error::local_io("SIGWINCH", &e))?;
+    let mut term_sig =
+        signal(SignalKind::terminate()).map_err(|e| Error::local_io("SIGTERM", &e))?;
     let mut hup_sig = signal(SignalKind::hangup()).map_err(|e| Error::local_io("SIGHUP", &e))?;
     let (mut reader, writer) = channel.split();
     let mut exit_status: Option<u32> = None;
@@ -136,8 +147,19 @@ pub async fn run(args: ShellArgs) -> Result<Reply> {
         }
     };
     drop(raw);
-    let _ = conn.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    let _ = conn
+        .handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
     result?;
-    let code = exit_status.map(|s| i32::try_from(s).unwrap_or(255)).unwrap_or(255);
-    Ok(Reply { data: serde_json::json!({"exit_status": exit_status}), text: None, exit_code: code, error: None })
+    let code = exit_status
+        .map(|s| i32::try_from(s).unwrap_or(255))
+        .unwrap_or(255);
+    Ok(Reply {
+        data: serde_json::json!({"exit_status": exit_status}),
+        text: None,
+        exit_code: code,
+        error: None,
+        streamed: false,
+    })
 }

@@ -56,8 +56,12 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
     let home = crate::config::home_dir()?;
     let ssh_dir = crate::config::ssh_dir()?;
     let me = local_user();
-    let hc = ssh_config::resolve(&ssh_dir.join("config"), &alias, &home, &me)
-        .map_err(|e| Error::usage(format!("cannot use {}: {e}", ssh_dir.join("config").display())))?;
+    let hc = ssh_config::resolve(&ssh_dir.join("config"), &alias, &home, &me).map_err(|e| {
+        Error::usage(format!(
+            "cannot use {}: {e}",
+            ssh_dir.join("config").display()
+        ))
+    })?;
 
     let host = hc.hostname.clone().unwrap_or_else(|| alias.clone());
     let port = args.port.or(profile.port).or(hc.port).unwrap_or(22);
@@ -69,16 +73,31 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
         .unwrap_or_else(|| me.clone());
 
     let mut keys = Vec::new();
-    let key_path = args.private_key_path.clone().or_else(|| profile.private_key_path.clone());
-    let key_env = args.private_key_env.clone().or_else(|| profile.private_key_env.clone());
+    let key_path = args
+        .private_key_path
+        .clone()
+        .or_else(|| profile.private_key_path.clone());
+    let key_env = args
+        .private_key_env
+        .clone()
+        .or_else(|| profile.private_key_env.clone());
     if let Some(p) = key_path {
         keys.push(KeySource::Path(expand_tilde(&p, &home)));
     }
     if let Some(var) = key_env {
         let text = env_secret(&var, "private key")?;
-        keys.push(KeySource::Inline { origin: format!("${var}"), text });
+        keys.push(KeySource::Inline {
+            origin: format!("${var}"),
+            text,
+        });
     }
-    keys.extend(hc.identity_files.iter().filter(|p| p.exists()).cloned().map(KeySource::Path));
+    keys.extend(
+        hc.identity_files
+            .iter()
+            .filter(|p| p.exists())
+            .cloned()
+            .map(KeySource::Path),
+    );
     let default_keys = if hc.identity_files.is_empty() {
         ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
@@ -110,7 +129,11 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
 
     let host_key_policy = args
         .strict_host_key_checking
-        .or_else(|| hc.strict_host_key_checking.as_deref().and_then(policy_from_config))
+        .or_else(|| {
+            hc.strict_host_key_checking
+                .as_deref()
+                .and_then(policy_from_config)
+        })
         .unwrap_or_default();
     let mut known_hosts_files: Vec<PathBuf> = if hc.user_known_hosts_files.is_empty() {
         vec![ssh_dir.join("known_hosts"), ssh_dir.join("known_hosts2")]
@@ -142,7 +165,9 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
         default_keys,
         passphrase,
         password,
-        agent_socket: std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(PathBuf::from),
+        agent_socket: std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
         host_key_policy,
         known_hosts_files,
         own_known_hosts,
@@ -152,12 +177,20 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
 }
 
 /// Parses a jump chain; each hop's host may itself be an ssh_config alias.
-fn resolve_jumps(text: &str, ssh_dir: &std::path::Path, home: &std::path::Path, me: &str) -> Result<Vec<JumpHost>> {
+fn resolve_jumps(
+    text: &str,
+    ssh_dir: &std::path::Path,
+    home: &std::path::Path,
+    me: &str,
+) -> Result<Vec<JumpHost>> {
     let mut hops = Vec::new();
     for raw in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let explicit_user = raw.contains('@');
         let mut hop = JumpHost::parse(raw, me)?;
-        let explicit_port = raw.rsplit(']').next().is_some_and(|tail| tail.contains(':'));
+        let explicit_port = raw
+            .rsplit(']')
+            .next()
+            .is_some_and(|tail| tail.contains(':'));
         let hc = ssh_config::resolve(&ssh_dir.join("config"), &hop.host, home, me)
             .map_err(|e| Error::usage(format!("cannot read ssh config: {e}")))?;
         if let Some(h) = hc.hostname {

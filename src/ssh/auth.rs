@@ -32,7 +32,9 @@ impl Progress {
     fn record(&mut self, what: String, result: AuthResult) -> bool {
         match result {
             AuthResult::Success => true,
-            AuthResult::Failure { remaining_methods, .. } => {
+            AuthResult::Failure {
+                remaining_methods, ..
+            } => {
                 self.tried.push(what);
                 self.remaining = Some(remaining_methods);
                 false
@@ -44,7 +46,10 @@ impl Progress {
 fn transport(spec: &ConnectSpec, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::ConnectFailed,
-        format!("connection to {} failed during authentication: {e}", spec.display_target()),
+        format!(
+            "connection to {} failed during authentication: {e}",
+            spec.display_target()
+        ),
     )
 }
 
@@ -65,7 +70,10 @@ pub fn load_key(source: &KeySource, passphrase: Option<&str>) -> Result<PrivateK
         ),
         other if passphrase.is_some() => Error::new(
             ErrorCode::AuthFailed,
-            format!("cannot decrypt private key {} (wrong passphrase?): {other}", source.label()),
+            format!(
+                "cannot decrypt private key {} (wrong passphrase?): {other}",
+                source.label()
+            ),
         ),
         other => Error::new(
             ErrorCode::Usage,
@@ -98,7 +106,11 @@ async fn try_key(
     Ok(progress.record(format!("publickey {label}"), result))
 }
 
-async fn try_agent(handle: &mut SshHandle, spec: &ConnectSpec, progress: &mut Progress) -> Result<bool> {
+async fn try_agent(
+    handle: &mut SshHandle,
+    spec: &ConnectSpec,
+    progress: &mut Progress,
+) -> Result<bool> {
     let Some(sock) = &spec.agent_socket else {
         return Ok(false);
     };
@@ -166,7 +178,9 @@ async fn try_password(
     for _round in 0..4 {
         match reply {
             KeyboardInteractiveAuthResponse::Success => return Ok(true),
-            KeyboardInteractiveAuthResponse::Failure { remaining_methods, .. } => {
+            KeyboardInteractiveAuthResponse::Failure {
+                remaining_methods, ..
+            } => {
                 progress.tried.push("keyboard-interactive".into());
                 progress.remaining = Some(remaining_methods);
                 return Ok(false);
@@ -174,7 +188,13 @@ async fn try_password(
             KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
                 let answers = prompts
                     .iter()
-                    .map(|p| if p.echo { String::new() } else { password.to_string() })
+                    .map(|p| {
+                        if p.echo {
+                            String::new()
+                        } else {
+                            password.to_string()
+                        }
+                    })
                     .collect();
                 reply = handle
                     .authenticate_keyboard_interactive_respond(answers)
@@ -188,7 +208,10 @@ async fn try_password(
 
 /// Authenticates `handle` as `spec.username`, trying each configured method in order.
 pub async fn authenticate(handle: &mut SshHandle, spec: &ConnectSpec) -> Result<()> {
-    let mut progress = Progress { remaining: None, tried: Vec::new() };
+    let mut progress = Progress {
+        remaining: None,
+        tried: Vec::new(),
+    };
     let passphrase = spec.passphrase.as_ref().map(|p| p.expose());
 
     for source in &spec.keys {
@@ -229,7 +252,7 @@ pub async fn authenticate(handle: &mut SshHandle, spec: &ConnectSpec) -> Result<
     let allowed = progress
         .remaining
         .as_ref()
-        .map(|m| m.iter().map(|k| <&str>::from(k)).collect::<Vec<_>>().join(","))
+        .map(|m| m.iter().map(<&str>::from).collect::<Vec<_>>().join(","))
         .unwrap_or_else(|| "unknown".into());
     let tried = if progress.tried.is_empty() {
         "no usable method (no key, agent or password)".to_string()

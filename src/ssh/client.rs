@@ -68,7 +68,10 @@ impl ClientHandler {
         let shown = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => known_hosts::fingerprint(key),
             PublicKeyOrCertificate::Certificate(c) => {
-                format!("certificate signed by {}", c.signature_key().fingerprint(Default::default()))
+                format!(
+                    "certificate signed by {}",
+                    c.signature_key().fingerprint(Default::default())
+                )
             }
         };
         match known_hosts::check_host_key(&self.files, &self.host, self.port, key) {
@@ -128,6 +131,40 @@ fn client_config() -> Arc<Config> {
     })
 }
 
+/// First retry delay; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest pause between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether an error is a connection failure worth retrying (never auth or host keys).
+pub fn is_retryable(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::ConnectFailed | ErrorCode::Timeout)
+}
+
+/// The pause before retry number `attempt` (0-based), with a little jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.min(8))
+        .min(MAX_BACKOFF);
+    base + Duration::from_millis(rand::random::<u64>() % 50)
+}
+
+/// [`connect`], retrying connection failures (never auth or host-key refusals) `retries`
+/// times with exponential backoff.
+pub async fn connect_retrying(spec: &ConnectSpec, retries: u32) -> Result<Connection> {
+    let mut attempt = 0;
+    loop {
+        match connect(spec).await {
+            Err(e) if is_retryable(e.code) && attempt < retries => {
+                tracing::info!("connect attempt {} failed: {}", attempt + 1, e.message);
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Connects, verifies and authenticates, all within the spec's ready timeout.
 pub async fn connect(spec: &ConnectSpec) -> Result<Connection> {
     let deadline = spec.ready_timeout();
@@ -178,7 +215,12 @@ async fn open_tcp(spec: &ConnectSpec) -> Result<SshHandle> {
     let target = host_port(&spec.host, spec.port);
     let stream = tokio::net::TcpStream::connect((spec.host.as_str(), spec.port))
         .await
-        .map_err(|e| Error::new(ErrorCode::ConnectFailed, format!("cannot connect to {target}: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!("cannot connect to {target}: {e}"),
+            )
+        })?;
     let _ = stream.set_nodelay(true);
     handshake(spec, stream).await
 }
@@ -189,7 +231,10 @@ async fn open_via(prev: &SshHandle, spec: &ConnectSpec) -> Result<SshHandle> {
         .channel_open_direct_tcpip(spec.host.clone(), u32::from(spec.port), "127.0.0.1", 0)
         .await
         .map_err(|e| {
-            Error::new(ErrorCode::ConnectFailed, format!("jump host could not reach {target}: {e}"))
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!("jump host could not reach {target}: {e}"),
+            )
         })?;
     handshake(spec, channel.into_stream()).await
 }
@@ -206,7 +251,10 @@ where
             if let Some(v) = verdict.lock().ok().and_then(|mut s| s.take()) {
                 return v;
             }
-            Error::new(ErrorCode::ConnectFailed, format!("SSH handshake with {target} failed: {e}"))
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!("SSH handshake with {target} failed: {e}"),
+            )
         })?;
     auth::authenticate(&mut handle, spec).await?;
     Ok(handle)

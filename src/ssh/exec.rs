@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use russh::{ChannelMsg, Sig};
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg, Sig};
 use tokio::sync::mpsc;
 
 use super::client::SshHandle;
@@ -110,16 +111,40 @@ fn remote(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::ConnectFailed, format!("SSH channel failed: {e}"))
 }
 
-/// Runs `req` on a new channel of `handle`. `stdin` yields input chunks (its end sends EOF);
-/// `None` sends EOF at once. `on_output` sees every chunk in arrival order.
+/// Opens a session channel for an exec. A failure here means nothing ran, so the caller may
+/// retry on another connection.
+pub async fn open_channel(handle: &SshHandle) -> std::result::Result<Channel<Msg>, russh::Error> {
+    handle.channel_open_session().await
+}
+
+/// Runs `req` on a new channel of `handle` (see [`run_on_channel`]).
 pub async fn run_exec(
     handle: &SshHandle,
     req: &ExecRequest,
     stdin: Option<mpsc::Receiver<Bytes>>,
-    mut on_output: impl FnMut(ExecOutput),
+    out: mpsc::Sender<ExecOutput>,
+) -> Result<ExecOutcome> {
+    let channel = open_channel(handle).await.map_err(|e| {
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("cannot open an SSH channel: {e}"),
+        )
+    })?;
+    run_on_channel(channel, req, stdin, out, std::future::pending()).await
+}
+
+/// Runs `req` on an open channel. `stdin` yields input chunks (its end sends EOF); `None`
+/// sends EOF at once. Output goes to `out` in arrival order; a slow consumer slows the channel
+/// (SSH flow control), never grows memory. When `cancel` resolves (the client went away) the
+/// command is stopped as on a timeout.
+pub async fn run_on_channel(
+    channel: Channel<Msg>,
+    req: &ExecRequest,
+    stdin: Option<mpsc::Receiver<Bytes>>,
+    out: mpsc::Sender<ExecOutput>,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Result<ExecOutcome> {
     let started = Instant::now();
-    let channel = handle.channel_open_session().await.map_err(remote)?;
     let (mut reader, writer) = channel.split();
     let writer = Arc::new(writer);
     if let Some((cols, rows)) = req.tty {
@@ -128,7 +153,10 @@ pub async fn run_exec(
             .await
             .map_err(remote)?;
     }
-    writer.exec(true, req.command.as_bytes()).await.map_err(remote)?;
+    writer
+        .exec(true, req.command.as_bytes())
+        .await
+        .map_err(remote)?;
 
     let stdin_task = {
         let writer = writer.clone();
@@ -148,6 +176,8 @@ pub async fn run_exec(
     let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut killing: Option<tokio::time::Instant> = None;
     let mut sent_kill = false;
+    let mut cancelled = false;
+    tokio::pin!(cancel);
     loop {
         let wake = match (killing, deadline) {
             (Some(k), _) => Some(k),
@@ -156,6 +186,13 @@ pub async fn run_exec(
         };
         let msg = tokio::select! {
             m = reader.wait() => m,
+            _ = &mut cancel, if !cancelled && killing.is_none() => {
+                cancelled = true;
+                let _ = writer.signal(Sig::TERM).await;
+                killing = Some(tokio::time::Instant::now() + TERM_GRACE);
+                outcome.timed_out = true;
+                continue;
+            }
             _ = sleep_until(wake) => {
                 if !outcome.timed_out {
                     outcome.timed_out = true;
@@ -173,8 +210,12 @@ pub async fn run_exec(
             }
         };
         match msg {
-            Some(ChannelMsg::Data { data }) => on_output(ExecOutput::Stdout(data)),
-            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => on_output(ExecOutput::Stderr(data)),
+            Some(ChannelMsg::Data { data }) => {
+                let _ = out.send(ExecOutput::Stdout(data)).await;
+            }
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                let _ = out.send(ExecOutput::Stderr(data)).await;
+            }
             Some(ChannelMsg::ExitStatus { exit_status }) => outcome.exit_status = Some(exit_status),
             Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
                 outcome.exit_signal = Some(sig_name(&signal_name))

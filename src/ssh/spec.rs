@@ -86,7 +86,11 @@ impl JumpHost {
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
-        Ok(JumpHost { host, port, username: user })
+        Ok(JumpHost {
+            host,
+            port,
+            username: user,
+        })
     }
 
     /// Parses a comma-separated chain.
@@ -203,7 +207,10 @@ mod tests {
     #[test]
     fn jump_host_forms() {
         let j = JumpHost::parse("bob@gw:2222", "me").unwrap();
-        assert_eq!((j.username.as_str(), j.host.as_str(), j.port), ("bob", "gw", 2222));
+        assert_eq!(
+            (j.username.as_str(), j.host.as_str(), j.port),
+            ("bob", "gw", 2222)
+        );
         let j = JumpHost::parse("gw", "me").unwrap();
         assert_eq!((j.username.as_str(), j.port), ("me", 22));
         let j = JumpHost::parse("[::1]:2200", "me").unwrap();

@@ -1,0 +1,238 @@
+//! The client side of the daemon socket: connect, autostart, hello, one request.
+//!
+//! Autostart (as in atuin): a client that finds no daemon takes an exclusive `flock` on
+//! `daemon.lock`, checks again, spawns `agentssh daemon run` detached (new session, stdio to
+//! the log file) and waits for the socket with a deadline. Concurrent first calls therefore
+//! start exactly one daemon.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+use crate::daemon::Paths;
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::{self, ClientToDaemon, DaemonToClient, Request, Response};
+
+/// How long a client waits for a freshly spawned daemon's socket.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a client waits for the spawn lock held by another client.
+const LOCK_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A connection to the daemon, past the hello.
+pub struct DaemonClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// The daemon's pid.
+    pub daemon_pid: u32,
+}
+
+fn unavailable(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::DaemonUnavailable, msg)
+}
+
+impl DaemonClient {
+    /// Connects to a running daemon; `Ok(None)` when none is listening.
+    pub async fn connect_existing(kind: &str) -> Result<Option<DaemonClient>> {
+        let paths = Paths::current();
+        let stream = match UnixStream::connect(&paths.socket).await {
+            Ok(s) => s,
+            Err(_) => return Ok(None),
+        };
+        Self::hello(stream, kind).await.map(Some)
+    }
+
+    /// Connects, starting the daemon first if none runs.
+    pub async fn connect_or_start(kind: &str) -> Result<DaemonClient> {
+        if let Some(c) = Self::connect_existing(kind).await? {
+            return Ok(c);
+        }
+        let paths = Paths::current();
+        crate::daemon::ensure_runtime_dir(&paths.dir)?;
+        let lock = lock_spawn(&paths.spawn_lock).await?;
+        // Another client may have started it while we waited for the lock.
+        if let Some(c) = Self::connect_existing(kind).await? {
+            return Ok(c);
+        }
+        let mut child = spawn_daemon()?;
+        let started = Instant::now();
+        loop {
+            if let Ok(stream) = UnixStream::connect(&paths.socket).await {
+                drop(lock);
+                return Self::hello(stream, kind).await;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(unavailable(format!(
+                    "the daemon exited at start-up ({status}); see {}",
+                    log_path_hint()
+                )));
+            }
+            if started.elapsed() > START_DEADLINE {
+                return Err(unavailable(format!(
+                    "the daemon did not open {} within {} s; see {}",
+                    paths.socket.display(),
+                    START_DEADLINE.as_secs(),
+                    log_path_hint()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn hello(stream: UnixStream, kind: &str) -> Result<DaemonClient> {
+        let (r, w) = stream.into_split();
+        let mut c = DaemonClient {
+            reader: BufReader::new(r),
+            writer: w,
+            daemon_pid: 0,
+        };
+        c.send(&ClientToDaemon::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
+            version: protocol::BINARY_VERSION.into(),
+            client: kind.into(),
+        })
+        .await?;
+        match c.recv().await? {
+            DaemonToClient::Hello {
+                protocol: p,
+                version,
+                pid,
+            } => {
+                if p != protocol::PROTOCOL_VERSION {
+                    return Err(Error::new(
+                        ErrorCode::VersionMismatch,
+                        format!(
+                            "the running daemon (pid {pid}) is agentssh {version} speaking protocol {p}; this client is {} speaking protocol {}. Run 'agentssh daemon shutdown' and retry",
+                            protocol::BINARY_VERSION,
+                            protocol::PROTOCOL_VERSION
+                        ),
+                    ));
+                }
+                c.daemon_pid = pid;
+                Ok(c)
+            }
+            _ => Err(unavailable("the daemon answered without a hello")),
+        }
+    }
+
+    /// Sends one frame.
+    pub async fn send(&mut self, frame: &ClientToDaemon) -> Result<()> {
+        let bytes = protocol::encode(frame)?;
+        self.writer
+            .write_all(&bytes)
+            .await
+            .map_err(|e| unavailable(format!("lost the daemon connection: {e}")))
+    }
+
+    /// Receives one frame.
+    pub async fn recv(&mut self) -> Result<DaemonToClient> {
+        match protocol::read_frame(&mut self.reader).await {
+            Ok(Some(f)) => protocol::decode(&f)
+                .map_err(|e| unavailable(format!("bad frame from the daemon: {e}"))),
+            Ok(None) => Err(unavailable("the daemon closed the connection")),
+            Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
+        }
+    }
+
+    /// Sends a request and waits for its final response, ignoring stream frames.
+    pub async fn request(mut self, req: Request) -> Result<Response> {
+        self.send(&ClientToDaemon::Request(req)).await?;
+        loop {
+            if let DaemonToClient::Response(r) = self.recv().await? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// The writer, for a concurrent stdin pump.
+    pub fn split(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
+}
+
+/// Reads a frame from a split reader.
+pub async fn recv_from(reader: &mut BufReader<OwnedReadHalf>) -> Result<DaemonToClient> {
+    match protocol::read_frame(reader).await {
+        Ok(Some(f)) => {
+            protocol::decode(&f).map_err(|e| unavailable(format!("bad frame from the daemon: {e}")))
+        }
+        Ok(None) => Err(unavailable("the daemon closed the connection")),
+        Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
+    }
+}
+
+/// Unwraps a response into a result (with partial data on failure).
+pub fn into_result(
+    r: Response,
+) -> std::result::Result<serde_json::Value, (Error, Option<serde_json::Value>)> {
+    match r {
+        Response::Ok(v) => Ok(v),
+        Response::Err { error, data } => Err((error, data)),
+    }
+}
+
+fn log_path_hint() -> String {
+    crate::config::state_dir()
+        .map(|d| d.join("daemon.log").display().to_string())
+        .unwrap_or_else(|_| "the daemon log".into())
+}
+
+async fn lock_spawn(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::local_io(path.display(), &e))?;
+    let started = Instant::now();
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(_) if started.elapsed() < LOCK_DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => {
+                return Err(unavailable(format!(
+                    "cannot take {} ({e}): another client is stuck starting the daemon",
+                    path.display()
+                )))
+            }
+        }
+    }
+}
+
+fn spawn_daemon() -> Result<std::process::Child> {
+    let exe =
+        std::env::current_exe().map_err(|e| Error::local_io("cannot find our own binary", &e))?;
+    let state = crate::config::state_dir()?;
+    crate::fsutil::ensure_dir(&state, 0o700).map_err(|e| Error::local_io(state.display(), &e))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("daemon.log"))
+        .map_err(|e| Error::local_io(state.join("daemon.log").display(), &e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::local_io("daemon.log", &e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["daemon", "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent; it detaches
+    // the daemon from our terminal and process group so it outlives this client.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| unavailable(format!("cannot start the daemon: {e}")))
+}

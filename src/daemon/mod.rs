@@ -1,0 +1,253 @@
+//! The per-user daemon: owns the connection pool (and, later, sessions and proxies), serves
+//! clients over an owner-only Unix socket, and shuts down cleanly.
+//!
+//! Start-up is race-free: the daemon holds an exclusive `flock` on its pid file for its whole
+//! life, so a second `daemon run` exits at once instead of stealing the socket; a socket
+//! file left by a dead daemon is replaced.
+
+pub mod activity;
+pub mod install;
+pub mod pool;
+pub mod server;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Clients served at once; more wait in the accept queue.
+const MAX_CLIENTS: usize = 512;
+/// Daemon log size at which it is rotated to `daemon.log.1` at start-up.
+const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Paths of the daemon's runtime files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Runtime dir (0700).
+    pub dir: PathBuf,
+    /// The socket.
+    pub socket: PathBuf,
+    /// Pid file, flocked by the live daemon.
+    pub pid_file: PathBuf,
+    /// Autostart lock held by a client while it spawns the daemon.
+    pub spawn_lock: PathBuf,
+}
+
+impl Paths {
+    /// The paths for this user.
+    pub fn current() -> Paths {
+        let dir = crate::config::runtime_dir();
+        Paths {
+            socket: dir.join("daemon.sock"),
+            pid_file: dir.join("daemon.pid"),
+            spawn_lock: dir.join("daemon.lock"),
+            dir,
+        }
+    }
+}
+
+/// Creates the runtime dir 0700 and refuses one owned by another user or open to others.
+pub fn ensure_runtime_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(Error::local_io(
+            format!("cannot create {}", dir.display()),
+            &e,
+        ));
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::local_io(dir.display(), &e))?;
+    let me = rustix::process::getuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{} is not a directory owned by uid {me}; refusing to use it",
+                dir.display()
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::local_io(dir.display(), &e))?;
+    }
+    Ok(())
+}
+
+/// Shared daemon state handed to every client task.
+pub struct Daemon {
+    /// The connection pool.
+    pub pool: pool::Pool,
+    /// The activity log.
+    pub activity: activity::Activity,
+    started: Instant,
+    paths: Paths,
+    stop: watch::Sender<bool>,
+}
+
+impl Daemon {
+    /// Asks the accept loop to stop.
+    pub fn begin_shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn stopping(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// `daemon status` data.
+    pub async fn status(&self) -> serde_json::Value {
+        let conns = self.pool.snapshot().await;
+        serde_json::json!({
+            "running": true,
+            "pid": std::process::id(),
+            "version": crate::protocol::BINARY_VERSION,
+            "protocol": crate::protocol::PROTOCOL_VERSION,
+            "socket": self.paths.socket,
+            "uptime_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "connections": conns.len(),
+            "connection_list": conns,
+            "sessions": 0,
+            "proxies": 0,
+            "session_list": [],
+        })
+    }
+}
+
+/// Options of `daemon run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Idle pooled connections close after this long.
+    pub pool_idle: Duration,
+}
+
+fn init_logging() -> Option<()> {
+    let dir = crate::config::state_dir().ok()?;
+    crate::fsutil::ensure_dir(&dir, 0o700).ok()?;
+    let path = dir.join("daemon.log");
+    if std::fs::metadata(&path)
+        .map(|m| m.len() > LOG_ROTATE_BYTES)
+        .unwrap_or(false)
+    {
+        let _ = std::fs::rename(&path, dir.join("daemon.log.1"));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTSSH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Some(())
+}
+
+/// Takes the daemon's lifetime lock on the pid file and writes our pid into it.
+fn lock_pid_file(path: &Path) -> Result<std::fs::File> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::local_io(path.display(), &e))?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Err(Error::new(
+            ErrorCode::AddressInUse,
+            "another agentssh daemon is already running for this user",
+        ));
+    }
+    f.set_len(0)
+        .map_err(|e| Error::local_io(path.display(), &e))?;
+    writeln!(f, "{}", std::process::id()).map_err(|e| Error::local_io(path.display(), &e))?;
+    Ok(f)
+}
+
+fn bind(paths: &Paths) -> Result<UnixListener> {
+    // We hold the pid lock, so any socket file here belongs to a dead daemon.
+    match std::fs::remove_file(&paths.socket) {
+        Ok(()) => tracing::info!("removed stale socket {}", paths.socket.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::local_io(paths.socket.display(), &e)),
+    }
+    let listener = UnixListener::bind(&paths.socket)
+        .map_err(|e| Error::local_io(paths.socket.display(), &e))?;
+    std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::local_io(paths.socket.display(), &e))?;
+    Ok(listener)
+}
+
+/// Runs the daemon in the foreground until `daemon shutdown` or SIGTERM/SIGINT.
+pub fn run(opts: RunOptions) -> Result<()> {
+    if init_logging().is_none() {
+        eprintln!("agentssh daemon: cannot open the log file; logging disabled");
+    }
+    let paths = Paths::current();
+    ensure_runtime_dir(&paths.dir)?;
+    let _pid_lock = lock_pid_file(&paths.pid_file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the runtime: {e}")))?;
+    let result = rt.block_on(serve(paths.clone(), opts));
+    let _ = std::fs::remove_file(&paths.socket);
+    let _ = std::fs::remove_file(&paths.pid_file);
+    tracing::info!("daemon stopped");
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
+    let listener = bind(&paths)?;
+    let (stop, _) = watch::channel(false);
+    let daemon = Arc::new(Daemon {
+        pool: pool::Pool::start(opts.pool_idle),
+        activity: activity::Activity::default(),
+        started: Instant::now(),
+        paths: paths.clone(),
+        stop,
+    });
+    tracing::info!(pid = std::process::id(), socket = %paths.socket.display(), "daemon listening");
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::local_io("SIGTERM handler", &e))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::local_io("SIGINT handler", &e))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                    let d = daemon.clone();
+                    tokio::spawn(async move {
+                        server::serve(stream, d).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+            _ = daemon.stopping() => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("daemon shutting down");
+    drop(listener);
+    let _ = std::fs::remove_file(&paths.socket);
+    daemon.pool.close_all().await;
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The contract between the CLI, the dashboard and the daemon.
+//!
+//! Transport: a Unix socket carrying NDJSON frames, each at most [`MAX_FRAME`] bytes. The
+//! first frame each way is a hello carrying [`PROTOCOL_VERSION`] and the binary version; a
+//! client that meets another version reports `version_mismatch` and never guesses. After the
+//! hello the client sends one [`Request`]; the daemon answers with zero or more stream frames
+//! (exec output, log entries) and exactly one final [`DaemonToClient::Response`] (streams
+//! such as `log --follow` end when the client hangs up). During an exec the client may send
+//! stdin frames. One request per connection keeps every exchange independent: a hung or
+//! hostile client holds only its own task.
+//! Enums are named by direction, as in zellij.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::ssh::spec::ConnectSpec;
+
+/// Bumped on any incompatible change to these types.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest frame either side accepts; a larger one closes that connection only.
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// This binary's version.
+pub const BINARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Frames the client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientToDaemon {
+    /// First frame: who is calling.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the client.
+        protocol: u32,
+        /// Binary version of the client.
+        version: String,
+        /// `cli`, `tui` or `attach`, for the activity log.
+        client: String,
+    },
+    /// The one request of this connection.
+    Request(Request),
+    /// Bytes for the running exec's stdin (base64).
+    Stdin {
+        /// Base64 bytes.
+        data: String,
+    },
+    /// End of stdin.
+    StdinEof,
+}
+
+/// Frames the daemon sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DaemonToClient {
+    /// First frame: the daemon's versions.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the daemon.
+        protocol: u32,
+        /// Binary version of the daemon.
+        version: String,
+        /// Daemon process id.
+        pid: u32,
+    },
+    /// Output of a running exec (base64).
+    Output {
+        /// Which stream.
+        stream: OutputStream,
+        /// Base64 bytes.
+        data: String,
+    },
+    /// One activity-log entry of a `log --follow` stream.
+    Activity(ActivityEntry),
+    /// The final answer.
+    Response(Response),
+}
+
+/// stdout or stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// What a client can ask.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Daemon, pool and registry status.
+    Status,
+    /// Close everything and exit.
+    Shutdown,
+    /// Run a command on a pooled connection.
+    Exec {
+        /// Where and how to connect.
+        spec: Box<ConnectSpec>,
+        /// The remote command line.
+        command: String,
+        /// Timeout in ms (0 = none).
+        timeout_ms: u64,
+        /// Allocate a PTY.
+        tty: bool,
+        /// Whether the client will send stdin frames (else EOF at once).
+        stdin: bool,
+        /// Connection retries.
+        retry: u32,
+    },
+    /// The activity log; with `follow`, new entries stream until the client leaves.
+    Log {
+        /// Stream new entries.
+        follow: bool,
+        /// How many past entries to send first.
+        limit: usize,
+    },
+}
+
+impl Request {
+    /// A short description for the activity log, with secrets left out.
+    pub fn describe(&self) -> (String, Option<String>) {
+        match self {
+            Request::Status => ("daemon status".into(), None),
+            Request::Shutdown => ("daemon shutdown".into(), None),
+            Request::Exec { spec, command, .. } => (
+                format!("exec {}", truncate(command, 200)),
+                Some(spec.display_target()),
+            ),
+            Request::Log { follow, .. } => (
+                format!("log{}", if *follow { " --follow" } else { "" }),
+                None,
+            ),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The final answer to a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Success with a JSON payload (the `data` of the CLI envelope).
+    Ok(serde_json::Value),
+    /// Failure with a code; `data` carries partial results.
+    Err {
+        /// The error.
+        error: Error,
+        /// Partial results, if any.
+        data: Option<serde_json::Value>,
+    },
+}
+
+/// One line of the activity log: what a client asked, and how it went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ActivityEntry {
+    /// Start time, ms since the epoch.
+    pub time_ms: u64,
+    /// Client kind and pid, e.g. `cli:1234`.
+    pub client: String,
+    /// `user@host:port` or a session id.
+    pub target: Option<String>,
+    /// The request, secrets redacted.
+    pub command: String,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// `ok` or an error code.
+    pub outcome: String,
+}
+
+/// Encodes one frame (JSON plus newline).
+pub fn encode<T: Serialize>(frame: &T) -> Result<Vec<u8>, Error> {
+    let mut v = serde_json::to_vec(frame)
+        .map_err(|e| Error::internal(format!("cannot encode frame: {e}")))?;
+    v.push(b'\n');
+    if v.len() > MAX_FRAME {
+        return Err(Error::internal(format!(
+            "frame of {} bytes exceeds the {MAX_FRAME}-byte limit",
+            v.len()
+        )));
+    }
+    Ok(v)
+}
+
+/// Reads one newline-terminated frame of at most [`MAX_FRAME`] bytes. `Ok(None)` at a clean
+/// end of stream; an error for an oversized or truncated frame (without buffering it all).
+pub async fn read_frame<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut frame = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            if frame.is_empty() {
+                return Ok(None);
+            }
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "truncated frame",
+            ));
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if frame.len() + chunk.len() > MAX_FRAME {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "frame exceeds the size limit",
+            ));
+        }
+        frame.extend_from_slice(chunk);
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Some(frame));
+        }
+    }
+}
+
+/// Decodes a frame.
+pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> std::io::Result<T> {
+    serde_json::from_slice(frame)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_oversize_is_refused() {
+        let hello = ClientToDaemon::Hello {
+            protocol: 1,
+            version: "x".into(),
+            client: "cli".into(),
+        };
+        let bytes = encode(&hello).unwrap();
+        let mut r = tokio::io::BufReader::new(&bytes[..]);
+        let f = read_frame(&mut r).await.unwrap().unwrap();
+        assert!(matches!(
+            decode::<ClientToDaemon>(&f).unwrap(),
+            ClientToDaemon::Hello { protocol: 1, .. }
+        ));
+        assert!(read_frame(&mut r).await.unwrap().is_none());
+
+        let big = vec![b'a'; MAX_FRAME + 10];
+        let mut r = tokio::io::BufReader::new(&big[..]);
+        assert!(read_frame(&mut r).await.is_err());
+    }
+
+    #[test]
+    fn requests_use_tagged_json() {
+        let v = serde_json::to_value(Request::Log {
+            follow: true,
+            limit: 5,
+        })
+        .unwrap();
+        assert_eq!(v["op"], "log");
+        assert_eq!(v["follow"], true);
+    }
+}
