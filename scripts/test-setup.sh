@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Prepare this machine for the agentssh test suite (Debian/Ubuntu).
+#
+# - installs openssh-server, openssh-client, tmux, hyperfine and procps when missing
+#   (runs `apt-get update` only if something is missing);
+# - creates /run/sshd (sshd's privilege-separation directory; it lives on tmpfs, so it is
+#   gone after a reboot);
+# - creates the local test users `agentssh-test` (/bin/bash) and `agentssh-bench` (/bin/sh)
+#   with home directories and the password `agentssh-test-pw`, unlocked so that an sshd
+#   running with `UsePAM no` accepts them.
+#
+# Idempotent, and safe to run concurrently (the work is serialised with flock).
+# Needs root, or passwordless sudo. Prints one line per action taken.
+set -euo pipefail
+
+PACKAGES=(openssh-server openssh-client tmux hyperfine procps)
+USERS=("agentssh-test:/bin/bash" "agentssh-bench:/bin/sh")
+PASSWORD="agentssh-test-pw"
+LOCK=/run/lock/agentssh-test-setup.lock
+
+log() { printf 'test-setup: %s\n' "$*"; }
+
+if [[ $EUID -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        log "re-running as root via sudo"
+        exec sudo -n -- bash "$0" "$@"
+    fi
+    log "error: must run as root (or with passwordless sudo)" >&2
+    exit 1
+fi
+
+mkdir -p "$(dirname "$LOCK")"
+exec 9>"$LOCK"
+if ! flock -n 9; then
+    log "another test-setup is running; waiting for it"
+    flock 9
+fi
+
+# --- packages -------------------------------------------------------------
+installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+missing=()
+for p in "${PACKAGES[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    log "apt-get update (missing: ${missing[*]})"
+    apt-get update -q >/dev/null
+    log "apt-get install ${missing[*]}"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+else
+    log "packages already installed: ${PACKAGES[*]}"
+fi
+
+# --- sshd privilege-separation directory ----------------------------------
+if [[ ! -d /run/sshd ]]; then
+    mkdir -p /run/sshd
+    log "created /run/sshd"
+fi
+# sshd refuses a privsep dir that is not root-owned or is group/world-writable.
+chown root:root /run/sshd
+chmod 0755 /run/sshd
+
+# --- test users -----------------------------------------------------------
+for entry in "${USERS[@]}"; do
+    user="${entry%%:*}"
+    shell="${entry#*:}"
+    if ! getent passwd "$user" >/dev/null; then
+        useradd --create-home --shell "$shell" "$user"
+        log "created user $user (shell $shell, home /home/$user)"
+    fi
+    home="$(getent passwd "$user" | cut -d: -f6)"
+    if [[ ! -d "$home" ]]; then
+        mkdir -p "$home"
+        cp -rT /etc/skel "$home" 2>/dev/null || true
+        chown -R "$user:" "$home"
+        log "created home $home for $user"
+    fi
+    # Always (re)set the password: cheap, and it also unlocks an account created with
+    # a locked ('!') password, which sshd with `UsePAM no` would refuse even for keys.
+    echo "$user:$PASSWORD" | chpasswd
+    usermod --unlock "$user" >/dev/null 2>&1 || true
+    # No password ageing: an expired password would make sshd demand a change.
+    chage --mindays 0 --maxdays -1 --inactive -1 --expiredate -1 "$user"
+    log "set password and unlocked $user ($(passwd -S "$user" | cut -d' ' -f2))"
+done
+
+log "done"
