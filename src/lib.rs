@@ -11,6 +11,7 @@ pub mod error;
 pub mod fsutil;
 pub mod profile;
 pub mod protocol;
+pub mod screen;
 pub mod secret;
 pub mod ssh;
 

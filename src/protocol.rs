@@ -68,6 +68,8 @@ pub enum DaemonToClient {
     },
     /// One activity-log entry of a `log --follow` stream.
     Activity(ActivityEntry),
+    /// One item of a data stream (`session read --follow`): the `data` of an NDJSON line.
+    Data(serde_json::Value),
     /// The final answer.
     Response(Response),
 }
@@ -105,6 +107,117 @@ pub enum Request {
         /// Connection retries.
         retry: u32,
     },
+    /// Open a PTY session.
+    Connect {
+        /// Where and how to connect.
+        spec: Box<ConnectSpec>,
+        /// Connection retries.
+        retry: u32,
+        /// Optional name (usable wherever an id is).
+        name: Option<String>,
+        /// PTY columns.
+        cols: u16,
+        /// PTY rows.
+        rows: u16,
+        /// How long to collect initial output, ms.
+        wait_ms: u64,
+        /// Most initial output bytes returned.
+        limit: usize,
+        /// Reconnect after a drop.
+        reconnect: bool,
+    },
+    /// Another PTY on the connection of session `from`.
+    Spawn {
+        /// Existing session id or name.
+        from: String,
+        /// Optional name.
+        name: Option<String>,
+        /// PTY columns.
+        cols: u16,
+        /// PTY rows.
+        rows: u16,
+        /// How long to collect initial output, ms.
+        wait_ms: u64,
+        /// Most initial output bytes returned.
+        limit: usize,
+    },
+    /// Type into a session and collect what follows.
+    Send(Box<SendRequest>),
+    /// Read a session's output.
+    Read {
+        /// Session id or name.
+        session: String,
+        /// Absolute offset (does not move the cursor); None = the agent cursor.
+        offset: Option<u64>,
+        /// Raw bytes instead of clean text.
+        raw: bool,
+        /// Most bytes returned.
+        limit: usize,
+        /// Stream until exit, disconnect or timeout.
+        follow: bool,
+        /// Follow deadline, ms.
+        timeout_ms: u64,
+    },
+    /// The rendered screen.
+    Screen {
+        /// Session id or name.
+        session: String,
+    },
+    /// A fresh exec channel on the session's connection, or (`detach`) type into the PTY.
+    SessionExec {
+        /// Session id or name.
+        session: String,
+        /// Command line.
+        command: String,
+        /// Timeout, ms (0 = none).
+        timeout_ms: u64,
+        /// Type it into the PTY and return at once.
+        detach: bool,
+    },
+    /// Run a command inside the PTY shell and return its own output and status.
+    Run {
+        /// Session id or name.
+        session: String,
+        /// Command line.
+        command: String,
+        /// Timeout, ms.
+        timeout_ms: u64,
+    },
+    /// Resize the PTY.
+    Resize {
+        /// Session id or name.
+        session: String,
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// Send a signal.
+    Signal {
+        /// Session id or name.
+        session: String,
+        /// INT, QUIT, TSTP, TERM or KILL.
+        signal: String,
+    },
+    /// Is the session alive?
+    Ping {
+        /// Session id or name.
+        session: String,
+    },
+    /// Session metadata.
+    SessionStatus {
+        /// Session id or name.
+        session: String,
+    },
+    /// All sessions.
+    SessionList,
+    /// Close one session or all.
+    Close {
+        /// Session id or name (None with `all`).
+        session: Option<String>,
+        /// Close every session.
+        all: bool,
+    },
     /// The activity log; with `follow`, new entries stream until the client leaves.
     Log {
         /// Stream new entries.
@@ -128,6 +241,68 @@ impl Request {
                 format!("log{}", if *follow { " --follow" } else { "" }),
                 None,
             ),
+            Request::Connect { spec, name, .. } => (
+                format!(
+                    "connect{}",
+                    name.as_ref()
+                        .map(|n| format!(" --name {n}"))
+                        .unwrap_or_default()
+                ),
+                Some(spec.display_target()),
+            ),
+            Request::Spawn { from, .. } => ("session spawn".into(), Some(from.clone())),
+            Request::Send(s) => (
+                format!("session send {}", truncate(&s.input, 200).escape_debug()),
+                Some(s.session.clone()),
+            ),
+            Request::Read {
+                session, follow, ..
+            } => (
+                format!("session read{}", if *follow { " --follow" } else { "" }),
+                Some(session.clone()),
+            ),
+            Request::Screen { session } => ("session screen".into(), Some(session.clone())),
+            Request::SessionExec {
+                session,
+                command,
+                detach,
+                ..
+            } => (
+                format!(
+                    "session exec{} {}",
+                    if *detach { " --detach" } else { "" },
+                    truncate(command, 200)
+                ),
+                Some(session.clone()),
+            ),
+            Request::Run {
+                session, command, ..
+            } => (
+                format!("session run {}", truncate(command, 200)),
+                Some(session.clone()),
+            ),
+            Request::Resize {
+                session,
+                cols,
+                rows,
+            } => (
+                format!("session resize {cols}x{rows}"),
+                Some(session.clone()),
+            ),
+            Request::Signal { session, signal } => {
+                (format!("session signal {signal}"), Some(session.clone()))
+            }
+            Request::Ping { session } => ("session ping".into(), Some(session.clone())),
+            Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
+            Request::SessionList => ("session list".into(), None),
+            Request::Close { session, all } => (
+                if *all {
+                    "session close --all".into()
+                } else {
+                    "session close".into()
+                },
+                session.clone(),
+            ),
         }
     }
 }
@@ -139,6 +314,39 @@ fn truncate(s: &str, max: usize) -> String {
         let cut: String = s.chars().take(max).collect();
         format!("{cut}…")
     }
+}
+
+/// How `session send` waits before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitMode {
+    /// Until no output arrived for this many ms.
+    Idle(u64),
+    /// Until the shell exits.
+    Exit,
+    /// Return at once.
+    None,
+}
+
+/// `session send`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// Session id or name.
+    pub session: String,
+    /// The text to type.
+    pub input: String,
+    /// Turn LF into CRLF.
+    pub crlf: bool,
+    /// How to wait.
+    pub wait: WaitMode,
+    /// Overall deadline, ms.
+    pub timeout_ms: u64,
+    /// Up to three (regex, response) pairs, each answered once, in order.
+    pub expect: Vec<(String, String)>,
+    /// Raw bytes in the answer instead of clean text.
+    pub raw: bool,
+    /// Most bytes returned.
+    pub limit: usize,
 }
 
 /// The final answer to a request.

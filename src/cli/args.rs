@@ -51,6 +51,14 @@ pub enum Command {
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
     Shell(ShellArgs),
+    /// Open a long-lived PTY session (kept by the daemon).
+    #[command(
+        after_help = "Examples:\n  agentssh --json connect -p prod --reconnect\n  agentssh connect -H 10.0.0.5 -u root --name build --cols 200 --rows 50"
+    )]
+    Connect(ConnectCmdArgs),
+    /// Drive and inspect PTY sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Manage saved connection profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -235,4 +243,209 @@ pub struct ProfileAddArgs {
     /// Jump hosts: [user@]host[:port][,...].
     #[arg(long, value_name = "HOPS")]
     pub proxy_jump: Option<String>,
+}
+
+/// PTY geometry and initial-output flags shared by `connect` and `session spawn`.
+#[derive(Debug, Clone, Args)]
+pub struct PtyArgs {
+    /// PTY columns.
+    #[arg(long, default_value_t = 120)]
+    pub cols: u16,
+    /// PTY rows.
+    #[arg(long, default_value_t = 40)]
+    pub rows: u16,
+    /// How long to collect the initial output (ms of quiet, at most this long).
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub wait_ms: u64,
+    /// Most bytes of initial output returned.
+    #[arg(long, value_name = "BYTES", default_value_t = 8000)]
+    pub limit: usize,
+    /// A name usable wherever a session id is.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `connect`.
+#[derive(Debug, Args)]
+pub struct ConnectCmdArgs {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+    #[command(flatten)]
+    pub pty: PtyArgs,
+    /// Reconnect with backoff after a dropped connection (shell state is lost).
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Retry connection failures this many times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+}
+
+/// Output form of session reads.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputForm {
+    /// Strip escape sequences and control characters (the default).
+    #[arg(long, conflicts_with = "raw")]
+    pub strip_ansi: bool,
+    /// Raw PTY bytes (escape sequences included; offsets count raw bytes).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `session ...`.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Open another PTY on the connection of an existing session.
+    #[command(after_help = "Example:\n  agentssh session spawn --from s1 --name logs")]
+    Spawn {
+        /// Existing session id or name.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        pty: PtyArgs,
+    },
+    /// Type into a session and return the output that follows.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session send -s s1 --input $'ls -la\\n'\n  agentssh --json session send -s s1 --input $'sudo true\\n' --expect 'password' --respond $'secret\\n'\n  agentssh --json session send -s s1 --input $'make\\n' --wait-for-exit --timeout 600000"
+    )]
+    Send(Box<SendArgs>),
+    /// Read new output (the cursor advances) or from an absolute offset.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session read -s s1\n  agentssh --json session read -s s1 --offset 0 --limit 4096\n  agentssh --json session read -s s1 --follow --timeout 60000"
+    )]
+    Read {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Stream output (NDJSON under --json) until exit, disconnect or timeout.
+        #[arg(long)]
+        follow: bool,
+        /// Read from this absolute offset without moving the cursor.
+        #[arg(long, value_name = "N")]
+        offset: Option<u64>,
+        #[command(flatten)]
+        form: OutputForm,
+        /// Deadline for --follow, ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most bytes returned per read.
+        #[arg(long, value_name = "BYTES", default_value_t = 1048576)]
+        limit: usize,
+    },
+    /// The rendered screen (what a human would see), for full-screen programs.
+    Screen {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+    },
+    /// Run a command on a fresh exec channel of the session's connection (clean output).
+    #[command(
+        after_help = "Examples:\n  agentssh --json session exec -s s1 -- df -h\n  agentssh --json session exec -s s1 --detach -- 'nohup ./server &'"
+    )]
+    Exec {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Stop the command after this many ms (0 = no limit).
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Type the command into the PTY and return at once.
+        #[arg(long)]
+        detach: bool,
+        /// The command.
+        #[arg(trailing_var_arg = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Run a command inside the PTY shell (its cwd and env); return its own output and status.
+    #[command(
+        after_help = "Example:\n  agentssh --json session run -s s1 -- 'cd /srv && git pull'"
+    )]
+    Run {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Give up (and send Ctrl-C) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// The command.
+        #[arg(trailing_var_arg = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Change the PTY size.
+    Resize {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Columns.
+        #[arg(long)]
+        cols: u16,
+        /// Rows.
+        #[arg(long)]
+        rows: u16,
+    },
+    /// Send a signal: INT, QUIT, TSTP (as the terminal keys) or TERM/KILL (close the session).
+    Signal {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Signal name.
+        #[arg(long)]
+        signal: String,
+    },
+    /// Is the session alive?
+    Ping {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+    },
+    /// Session metadata.
+    Status {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+    },
+    /// All sessions.
+    List,
+    /// Close a session, or all of them.
+    Close {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id", required_unless_present = "all")]
+        session: Option<String>,
+        /// Close every session.
+        #[arg(long, conflicts_with = "session")]
+        all: bool,
+    },
+}
+
+/// `session send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Session id or name.
+    #[arg(short = 's', long = "session-id")]
+    pub session: String,
+    /// Text to type (use $'...\\n' or a real newline to press Enter).
+    #[arg(long, allow_hyphen_values = true)]
+    pub input: String,
+    /// Turn LF into CRLF (Windows targets).
+    #[arg(long)]
+    pub crlf: bool,
+    /// Wait until the shell exits (or --timeout).
+    #[arg(long, conflicts_with = "wait_idle")]
+    pub wait_for_exit: bool,
+    /// Wait until no output arrived for this many ms (default 300 when no wait is given).
+    #[arg(long, value_name = "MS")]
+    pub wait_idle: Option<u64>,
+    /// Overall deadline, ms.
+    #[arg(long, value_name = "MS", default_value_t = 30000)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub form: OutputForm,
+    /// Regex to wait for; answered with the matching --respond (up to three pairs).
+    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
+    pub expect: Vec<String>,
+    /// Text to type when the matching --expect appears.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub respond: Vec<String>,
+    /// Most bytes returned.
+    #[arg(long, value_name = "BYTES", default_value_t = 1048576)]
+    pub limit: usize,
 }

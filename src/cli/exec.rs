@@ -9,54 +9,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::args::ExecArgs;
 use super::Reply;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::ssh::exec::{outcome_json, Capture, MAX_CAPTURE};
 use crate::ssh::exec::{run_exec, ExecOutcome, ExecOutput, ExecRequest};
-
-/// Most bytes of each stream kept for the JSON reply; the rest is counted, not kept.
-pub const MAX_CAPTURE: usize = 64 * 1024 * 1024;
-
-/// Collected output of one stream, bounded by [`MAX_CAPTURE`].
-#[derive(Default)]
-pub struct Capture {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
-
-impl Capture {
-    /// Appends a chunk, dropping what exceeds the cap.
-    pub fn push(&mut self, chunk: &[u8]) {
-        let room = MAX_CAPTURE.saturating_sub(self.bytes.len());
-        let take = room.min(chunk.len());
-        self.bytes.extend_from_slice(&chunk[..take]);
-        self.dropped += (chunk.len() - take) as u64;
-    }
-
-    /// Adds `name` (lossy text), `name_b64` when not UTF-8, and `name_truncated_bytes`.
-    pub fn write_into(&self, obj: &mut serde_json::Map<String, Value>, name: &str) {
-        match std::str::from_utf8(&self.bytes) {
-            Ok(s) => {
-                obj.insert(name.into(), s.into());
-            }
-            Err(_) => {
-                obj.insert(name.into(), String::from_utf8_lossy(&self.bytes).into());
-                obj.insert(
-                    format!("{name}_b64"),
-                    base64::engine::general_purpose::STANDARD
-                        .encode(&self.bytes)
-                        .into(),
-                );
-            }
-        }
-        if self.dropped > 0 {
-            obj.insert(format!("{name}_truncated_bytes"), self.dropped.into());
-        }
-    }
-}
 
 /// Where exec output goes: straight to our stdout/stderr in text mode (streamed as it
 /// comes), into bounded captures in JSON mode.
@@ -127,19 +86,6 @@ pub fn stdin_forwarder() -> Option<mpsc::Receiver<Bytes>> {
         }
     });
     Some(rx)
-}
-
-/// The JSON data of a finished exec.
-pub fn outcome_json(outcome: &ExecOutcome, out: &Capture, err: &Capture) -> Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("exit_status".into(), json!(outcome.exit_status));
-    if let Some(sig) = &outcome.exit_signal {
-        obj.insert("exit_signal".into(), json!(sig));
-    }
-    out.write_into(&mut obj, "stdout");
-    err.write_into(&mut obj, "stderr");
-    obj.insert("duration_ms".into(), json!(outcome.duration_ms));
-    Value::Object(obj)
 }
 
 /// The error for a timed-out command.

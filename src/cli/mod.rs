@@ -10,6 +10,7 @@ pub mod exec;
 pub mod output;
 pub mod profile;
 pub mod prompt;
+pub mod session;
 pub mod shell;
 pub mod target;
 
@@ -136,6 +137,11 @@ fn dispatch(command: Command) -> Result<Reply> {
             warn_argv_secrets(&a.conn);
             runtime()?.block_on(shell::run(a))
         }
+        Command::Connect(a) => {
+            warn_argv_secrets(&a.conn);
+            runtime()?.block_on(session::connect(a))
+        }
+        Command::Session(c) => runtime()?.block_on(session::run(c)),
         Command::Profile(c) => profile::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),

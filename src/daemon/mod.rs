@@ -9,6 +9,9 @@ pub mod activity;
 pub mod install;
 pub mod pool;
 pub mod server;
+pub mod session;
+pub mod session_requests;
+pub mod sessions;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -84,6 +87,8 @@ pub struct Daemon {
     pub pool: pool::Pool,
     /// The activity log.
     pub activity: activity::Activity,
+    /// PTY sessions.
+    pub sessions: sessions::Registry,
     started: Instant,
     paths: Paths,
     stop: watch::Sender<bool>,
@@ -104,6 +109,7 @@ impl Daemon {
     /// `daemon status` data.
     pub async fn status(&self) -> serde_json::Value {
         let conns = self.pool.snapshot().await;
+        let sessions = self.sessions.infos().await;
         serde_json::json!({
             "running": true,
             "pid": std::process::id(),
@@ -113,9 +119,9 @@ impl Daemon {
             "uptime_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "connections": conns.len(),
             "connection_list": conns,
-            "sessions": 0,
+            "sessions": sessions.len(),
             "proxies": 0,
-            "session_list": [],
+            "session_list": sessions,
         })
     }
 }
@@ -217,6 +223,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
         activity: activity::Activity::default(),
+        sessions: sessions::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),
         stop,
@@ -248,6 +255,10 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     tracing::info!("daemon shutting down");
     drop(listener);
     let _ = std::fs::remove_file(&paths.socket);
+    for s in daemon.sessions.all() {
+        s.close().await;
+        daemon.sessions.remove(&s.meta.id);
+    }
     daemon.pool.close_all().await;
     Ok(())
 }

@@ -27,6 +27,16 @@ const CHANNEL_ATTEMPTS: usize = 3;
 
 type Reader = BufReader<OwnedReadHalf>;
 
+/// Writes one frame to a client.
+pub async fn send_frame(w: &mut OwnedWriteHalf, frame: &DaemonToClient) -> Result<()> {
+    send(w, frame).await
+}
+
+/// Resolves when the client hangs up (reads and discards anything it sends meanwhile).
+pub async fn client_gone(r: &mut Reader) {
+    while recv(r).await.is_ok() {}
+}
+
 async fn send(w: &mut OwnedWriteHalf, frame: &DaemonToClient) -> Result<()> {
     let bytes = protocol::encode(frame)?;
     w.write_all(&bytes).await.map_err(|e| {
@@ -84,7 +94,14 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let (command, target) = request.describe();
     let started = Instant::now();
     let time_ms = crate::now_ms();
-    let log_it = !matches!(request, Request::Log { .. } | Request::Status);
+    let log_it = !matches!(
+        request,
+        Request::Log { .. }
+            | Request::Status
+            | Request::SessionList
+            | Request::Ping { .. }
+            | Request::SessionStatus { .. }
+    );
     let response = handle(request, &daemon, &mut r, &mut w).await;
     if log_it {
         daemon.activity.record(ActivityEntry {
@@ -116,6 +133,14 @@ async fn handle(
             Ok(serde_json::json!({"stopping": true, "pid": std::process::id()}))
         }
         Request::Log { follow, limit } => return log(daemon, follow, limit, r, w).await,
+        Request::Read {
+            session,
+            raw,
+            limit,
+            follow: true,
+            timeout_ms,
+            ..
+        } => super::session_requests::follow(daemon, &session, raw, limit, timeout_ms, r, w).await,
         Request::Exec {
             spec,
             command,
@@ -131,6 +156,7 @@ async fn handle(
             };
             return exec(daemon, &spec, &req, stdin, retry, timeout_ms, r, w).await;
         }
+        other => super::session_requests::handle(daemon, other).await,
     };
     match result {
         Ok(v) => Response::Ok(v),
