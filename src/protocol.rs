@@ -44,6 +44,16 @@ pub enum ClientToDaemon {
     },
     /// End of stdin.
     StdinEof,
+    /// Keystrokes for a watched session (base64); used only while this client holds control.
+    Input {
+        /// Base64 bytes.
+        data: String,
+    },
+    /// Take (true) or hand back (false) control of the watched session.
+    Control {
+        /// Take or release.
+        take: bool,
+    },
 }
 
 /// Frames the daemon sends.
@@ -70,8 +80,39 @@ pub enum DaemonToClient {
     Activity(ActivityEntry),
     /// One item of a data stream (`session read --follow`): the `data` of an NDJSON line.
     Data(serde_json::Value),
+    /// An event of a watched session (dashboard, attach).
+    Watch(WatchEvent),
     /// The final answer.
     Response(Response),
+}
+
+/// What a watcher of a session receives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WatchEvent {
+    /// Bytes that redraw the whole screen; start (or restart) the local model from them.
+    Keyframe {
+        /// Base64 bytes.
+        data: String,
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// Live PTY bytes, in order.
+    Output {
+        /// Base64 bytes.
+        data: String,
+    },
+    /// The PTY size changed.
+    Resized {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// Fresh session metadata (status or controller changed).
+    Info(serde_json::Value),
 }
 
 /// stdout or stderr.
@@ -218,6 +259,43 @@ pub enum Request {
         /// Close every session.
         all: bool,
     },
+    /// Watch a session: a keyframe, then live output, until the client leaves. With
+    /// `take_control` the watcher becomes the human controller (released when it leaves).
+    Watch {
+        /// Session id or name.
+        session: String,
+        /// Take control at once (read-write attach).
+        take_control: bool,
+    },
+    /// The dashboard feed: the daemon status whenever something changes, plus activity.
+    Events,
+    /// Start a proxy (local forward, SOCKS5 or reverse forward) on a pooled connection.
+    ProxyCreate {
+        /// Where and how to connect.
+        spec: Box<ConnectSpec>,
+        /// Connection retries.
+        retry: u32,
+        /// What to forward.
+        forward: ProxyForward,
+        /// Optional name (used as the proxy's id).
+        name: Option<String>,
+        /// Allow binding a non-loopback address.
+        allow_public: bool,
+    },
+    /// All proxies.
+    ProxyList,
+    /// Is the proxy's listener up and its SSH connection healthy?
+    ProxyPing {
+        /// Proxy id or name.
+        proxy: String,
+    },
+    /// Close one proxy or all.
+    ProxyClose {
+        /// Proxy id or name (None with `all`).
+        proxy: Option<String>,
+        /// Close every proxy.
+        all: bool,
+    },
     /// The activity log; with `follow`, new entries stream until the client leaves.
     Log {
         /// Stream new entries.
@@ -295,6 +373,36 @@ impl Request {
             Request::Ping { session } => ("session ping".into(), Some(session.clone())),
             Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
+            Request::Watch { session, take_control } => (
+                if *take_control { "attach (takes control)".into() } else { "watch".into() },
+                Some(session.clone()),
+            ),
+            Request::Events => ("dashboard events".into(), None),
+            Request::ProxyCreate {
+                spec,
+                forward,
+                name,
+                ..
+            } => (
+                format!(
+                    "proxy create {}{}",
+                    forward.describe(),
+                    name.as_ref()
+                        .map(|n| format!(" --name {n}"))
+                        .unwrap_or_default()
+                ),
+                Some(spec.display_target()),
+            ),
+            Request::ProxyList => ("proxy list".into(), None),
+            Request::ProxyPing { proxy } => ("proxy ping".into(), Some(proxy.clone())),
+            Request::ProxyClose { proxy, all } => (
+                if *all {
+                    "proxy close --all".into()
+                } else {
+                    "proxy close".into()
+                },
+                proxy.clone(),
+            ),
             Request::Close { session, all } => (
                 if *all {
                     "session close --all".into()
@@ -313,6 +421,44 @@ fn truncate(s: &str, max: usize) -> String {
     } else {
         let cut: String = s.chars().take(max).collect();
         format!("{cut}…")
+    }
+}
+
+/// What a proxy forwards (`proxy create`). Addresses are `HOST:PORT`, `[V6]:PORT` or `PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProxyForward {
+    /// `ssh -L`: listen on `bind` here, connect to `remote` from the server.
+    Local {
+        /// Local listen address.
+        bind: String,
+        /// Target as seen from the server.
+        remote: String,
+    },
+    /// `ssh -D`: a SOCKS5 server on `bind`; targets are reached from the server.
+    Socks5 {
+        /// Local listen address.
+        bind: String,
+    },
+    /// `ssh -R`: the server listens on `remote_bind`; connections reach `to` from here.
+    Reverse {
+        /// Listen address on the server.
+        remote_bind: String,
+        /// Local target.
+        to: String,
+    },
+}
+
+impl ProxyForward {
+    /// The flags that asked for this forward, for the activity log.
+    pub fn describe(&self) -> String {
+        match self {
+            ProxyForward::Local { bind, remote } => format!("--local {bind} --remote {remote}"),
+            ProxyForward::Socks5 { bind } => format!("--socks5 {bind}"),
+            ProxyForward::Reverse { remote_bind, to } => {
+                format!("--reverse {remote_bind} --to {to}")
+            }
+        }
     }
 }
 

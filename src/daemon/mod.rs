@@ -12,6 +12,7 @@ pub mod server;
 pub mod session;
 pub mod session_requests;
 pub mod sessions;
+pub mod watching;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -40,6 +40,11 @@ impl PooledConn {
     pub fn handle(&self) -> &SshHandle {
         &self.conn.handle
     }
+
+    /// Where this connection's remote-forward channels go (reverse proxies register here).
+    pub fn forwards(&self) -> &crate::ssh::forward::ForwardRegistry {
+        &self.conn.forwards
+    }
 }
 
 /// One channel's worth of a pooled connection; returns itself to the pool on drop.

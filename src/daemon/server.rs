@@ -32,6 +32,11 @@ pub async fn send_frame(w: &mut OwnedWriteHalf, frame: &DaemonToClient) -> Resul
     send(w, frame).await
 }
 
+/// Reads one frame from a client.
+pub async fn recv_frame(r: &mut Reader) -> std::io::Result<ClientToDaemon> {
+    recv(r).await
+}
+
 /// Resolves when the client hangs up (reads and discards anything it sends meanwhile).
 pub async fn client_gone(r: &mut Reader) {
     while recv(r).await.is_ok() {}
@@ -96,13 +101,14 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let time_ms = crate::now_ms();
     let log_it = !matches!(
         request,
-        Request::Log { .. }
+        Request::Events | Request::Log { .. }
             | Request::Status
             | Request::SessionList
+            | Request::ProxyList
             | Request::Ping { .. }
             | Request::SessionStatus { .. }
     );
-    let response = handle(request, &daemon, &mut r, &mut w).await;
+    let response = handle(request, &daemon, &who, &mut r, &mut w).await;
     if log_it {
         daemon.activity.record(ActivityEntry {
             time_ms,
@@ -123,10 +129,15 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
 async fn handle(
     request: Request,
     daemon: &Arc<Daemon>,
+    who: &str,
     r: &mut Reader,
     w: &mut OwnedWriteHalf,
 ) -> Response {
     let result = match request {
+        Request::Watch { session, take_control } => {
+            super::watching::watch(daemon, &session, take_control, who, r, w).await
+        }
+        Request::Events => super::watching::events(daemon, r, w).await,
         Request::Status => Ok(daemon.status().await),
         Request::Shutdown => {
             daemon.begin_shutdown();
@@ -156,6 +167,10 @@ async fn handle(
             };
             return exec(daemon, &spec, &req, stdin, retry, timeout_ms, r, w).await;
         }
+        req @ (Request::ProxyCreate { .. }
+        | Request::ProxyList
+        | Request::ProxyPing { .. }
+        | Request::ProxyClose { .. }) => super::proxy::handle(daemon, req).await,
         other => super::session_requests::handle(daemon, other).await,
     };
     match result {

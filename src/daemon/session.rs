@@ -100,6 +100,8 @@ pub struct SessionMeta {
     pub reconnect: bool,
     /// Created, ms since epoch.
     pub created_at: u64,
+    /// The registry's change counter, bumped with every tick (the dashboard feed waits on it).
+    pub changes: watch::Sender<u64>,
 }
 
 /// Session metadata as the CLI shows it.
@@ -505,6 +507,7 @@ impl Actor {
             markers,
         };
         self.tick.send_replace(tick);
+        self.meta.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn set_status(&mut self, status: Status) {

@@ -26,17 +26,33 @@ pub const MAX_INPUT: usize = 1024 * 1024;
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// All sessions of the daemon.
-#[derive(Default)]
 pub struct Registry {
     map: Mutex<BTreeMap<String, SessionHandle>>,
     next: AtomicU64,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { map: Mutex::default(), next: AtomicU64::new(0), changes: tokio::sync::watch::channel(0).0 }
+    }
 }
 
 impl Registry {
+    /// A receiver bumped whenever any session changes (output, status, controller) or
+    /// sessions come and go: what the dashboard feed waits on.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
     fn insert(&self, handle: SessionHandle) {
         if let Ok(mut m) = self.map.lock() {
             m.insert(handle.meta.id.clone(), handle);
         }
+        self.changed();
     }
 
     /// Finds a session by id or name.
@@ -69,6 +85,7 @@ impl Registry {
         if let Ok(mut m) = self.map.lock() {
             m.remove(id);
         }
+        self.changed();
     }
 
     fn next_id(&self) -> String {
@@ -161,6 +178,7 @@ impl Registry {
             spec,
             reconnect,
             created_at: crate::now_ms(),
+            changes: self.changes.clone(),
         };
         let handle = session::start(pool.clone(), meta, retry, cols, rows).await?;
         self.insert(handle.clone());

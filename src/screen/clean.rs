@@ -252,11 +252,9 @@ impl Cleaner {
             (State::Esc, b'X' | b'^' | b'_') => self.state = State::SosPmApc,
             (State::Esc | State::EscInter, 0x20..=0x2f) => self.state = State::EscInter,
             (State::Esc | State::EscInter, 0x30..=0x7e) => self.state = State::Ground,
-            (State::Csi, b'0'..=b'9') => {
-                if self.csi_idx == 0 {
-                    let d = u32::from(b - b'0');
-                    self.csi_first = self.csi_first.saturating_mul(10).saturating_add(d);
-                }
+            (State::Csi, b'0'..=b'9') if self.csi_idx == 0 => {
+                let d = u32::from(b - b'0');
+                self.csi_first = self.csi_first.saturating_mul(10).saturating_add(d);
             }
             (State::Csi, b';' | b':') => self.csi_idx = self.csi_idx.saturating_add(1),
             (State::Csi, 0x20..=0x2f | 0x3c..=0x3f) => self.csi_plain = false,

@@ -127,6 +127,18 @@ fn long_lines_and_cursor_jumps_stay_bounded() {
 }
 
 #[test]
+fn unterminated_osc_flood_does_not_grow_the_cleaner() {
+    let mut log = CleanLog::new();
+    log.push_raw(b"before\n\x1b]0;");
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..1024 {
+        log.push_raw(&chunk);
+    }
+    log.push_raw(b"\x07after\n");
+    assert_eq!(log.read(0, usize::MAX).text, "before\nafter\n");
+}
+
+#[test]
 fn invalid_utf8_is_lossy_like_std() {
     let mut rng = Rng(42);
     for _ in 0..2000 {

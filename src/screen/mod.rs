@@ -25,6 +25,8 @@ mod term;
 #[cfg(test)]
 mod clean_tests;
 #[cfg(test)]
+mod filter_tests;
+#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod term_tests;

@@ -12,6 +12,7 @@ use russh::client::{Config, Handle, Handler};
 use russh::keys::PublicKeyOrCertificate;
 
 use super::auth;
+use super::forward::ForwardRegistry;
 use super::known_hosts::{self, HostKeyStatus};
 use super::spec::{host_port, ConnectSpec, HostKeyPolicy};
 use crate::error::{Error, ErrorCode, Result};
@@ -29,6 +30,8 @@ pub struct ClientHandler {
     files: Vec<std::path::PathBuf>,
     own_known_hosts: std::path::PathBuf,
     verdict: Arc<Mutex<Option<Error>>>,
+    /// Where server-opened `forwarded-tcpip` channels go (reverse proxies register here).
+    forwards: ForwardRegistry,
 }
 
 /// An authenticated connection.
@@ -41,6 +44,8 @@ pub struct Connection {
     pub handle: SshHandle,
     /// Hops, first to last.
     pub jumps: Vec<SshHandle>,
+    /// Routes for the target's `forwarded-tcpip` channels (remote forwards).
+    pub forwards: ForwardRegistry,
 }
 
 impl Handler for ClientHandler {
@@ -59,6 +64,30 @@ impl Handler for ClientHandler {
             }
         }
         Ok(ok)
+    }
+
+    /// A connection to one of our remote forwards: handed to the reverse proxy that
+    /// registered it (which accepts or rejects it); never waits.
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> std::result::Result<(), Self::Error> {
+        let fwd = super::forward::ForwardedChannel {
+            channel,
+            reply,
+            originator: host_port(
+                originator_address,
+                u16::try_from(originator_port).unwrap_or(0),
+            ),
+        };
+        self.forwards.route(connected_address, connected_port, fwd);
+        Ok(())
     }
 }
 
@@ -120,9 +149,19 @@ impl ClientHandler {
     }
 }
 
+/// The keepalive interval: [`KEEPALIVE_INTERVAL`], or `AGENTSSH_KEEPALIVE_MS` (≥ 100 ms) so
+/// tests and impatient users can detect a dead path faster.
+pub fn keepalive_interval() -> Duration {
+    std::env::var("AGENTSSH_KEEPALIVE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| Duration::from_millis(ms.max(100)))
+        .unwrap_or(KEEPALIVE_INTERVAL)
+}
+
 fn client_config() -> Arc<Config> {
     Arc::new(Config {
-        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_interval: Some(keepalive_interval()),
         keepalive_max: KEEPALIVE_MAX,
         nodelay: true,
         window_size: 8 * 1024 * 1024,
@@ -185,20 +224,30 @@ async fn connect_inner(spec: &ConnectSpec) -> Result<Connection> {
     let mut jumps: Vec<SshHandle> = Vec::new();
     for hop in &spec.proxy_jump {
         let hop_spec = spec.for_jump(hop);
+        // Hops never carry remote forwards: their registry stays empty.
+        let none = ForwardRegistry::default();
         let handle = match jumps.last() {
-            None => open_tcp(&hop_spec).await?,
-            Some(prev) => open_via(prev, &hop_spec).await?,
+            None => open_tcp(&hop_spec, &none).await?,
+            Some(prev) => open_via(prev, &hop_spec, &none).await?,
         };
         jumps.push(handle);
     }
+    let forwards = ForwardRegistry::default();
     let handle = match jumps.last() {
-        None => open_tcp(spec).await?,
-        Some(prev) => open_via(prev, spec).await?,
+        None => open_tcp(spec, &forwards).await?,
+        Some(prev) => open_via(prev, spec, &forwards).await?,
     };
-    Ok(Connection { handle, jumps })
+    Ok(Connection {
+        handle,
+        jumps,
+        forwards,
+    })
 }
 
-fn handler_for(spec: &ConnectSpec) -> (ClientHandler, Arc<Mutex<Option<Error>>>) {
+fn handler_for(
+    spec: &ConnectSpec,
+    forwards: &ForwardRegistry,
+) -> (ClientHandler, Arc<Mutex<Option<Error>>>) {
     let verdict = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
         host: spec.host.clone(),
@@ -207,11 +256,12 @@ fn handler_for(spec: &ConnectSpec) -> (ClientHandler, Arc<Mutex<Option<Error>>>)
         files: spec.known_hosts_files.clone(),
         own_known_hosts: spec.own_known_hosts.clone(),
         verdict: verdict.clone(),
+        forwards: forwards.clone(),
     };
     (handler, verdict)
 }
 
-async fn open_tcp(spec: &ConnectSpec) -> Result<SshHandle> {
+async fn open_tcp(spec: &ConnectSpec, forwards: &ForwardRegistry) -> Result<SshHandle> {
     let target = host_port(&spec.host, spec.port);
     let stream = tokio::net::TcpStream::connect((spec.host.as_str(), spec.port))
         .await
@@ -222,10 +272,14 @@ async fn open_tcp(spec: &ConnectSpec) -> Result<SshHandle> {
             )
         })?;
     let _ = stream.set_nodelay(true);
-    handshake(spec, stream).await
+    handshake(spec, stream, forwards).await
 }
 
-async fn open_via(prev: &SshHandle, spec: &ConnectSpec) -> Result<SshHandle> {
+async fn open_via(
+    prev: &SshHandle,
+    spec: &ConnectSpec,
+    forwards: &ForwardRegistry,
+) -> Result<SshHandle> {
     let target = host_port(&spec.host, spec.port);
     let channel = prev
         .channel_open_direct_tcpip(spec.host.clone(), u32::from(spec.port), "127.0.0.1", 0)
@@ -236,15 +290,19 @@ async fn open_via(prev: &SshHandle, spec: &ConnectSpec) -> Result<SshHandle> {
                 format!("jump host could not reach {target}: {e}"),
             )
         })?;
-    handshake(spec, channel.into_stream()).await
+    handshake(spec, channel.into_stream(), forwards).await
 }
 
-async fn handshake<S>(spec: &ConnectSpec, stream: S) -> Result<SshHandle>
+async fn handshake<S>(
+    spec: &ConnectSpec,
+    stream: S,
+    forwards: &ForwardRegistry,
+) -> Result<SshHandle>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let target = host_port(&spec.host, spec.port);
-    let (handler, verdict) = handler_for(spec);
+    let (handler, verdict) = handler_for(spec, forwards);
     let mut handle = russh::client::connect_stream(client_config(), stream, handler)
         .await
         .map_err(|e| {
