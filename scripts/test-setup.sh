@@ -13,7 +13,7 @@
 # Needs root, or passwordless sudo. Prints one line per action taken.
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client tmux hyperfine procps)
+PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl)
 USERS=("agentssh-test:/bin/bash" "agentssh-bench:/bin/sh")
 PASSWORD="agentssh-test-pw"
 LOCK=/run/lock/agentssh-test-setup.lock

@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod screen;
 pub mod secret;
 pub mod ssh;
+pub mod tui;
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

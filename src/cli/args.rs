@@ -59,12 +59,29 @@ pub enum Command {
     /// Drive and inspect PTY sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Open the dashboard: watch sessions live, take over, hand back (same as no command).
+    Tui,
+    /// Put one session in this terminal (Ctrl-] detaches).
+    #[command(
+        after_help = "Examples:\n  agentssh attach -s s1              # take control; agents are locked out until you detach\n  agentssh attach -s s1 --read-only  # watch only"
+    )]
+    Attach {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// Watch without taking control; keystrokes go nowhere.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Manage saved connection profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Manage the per-user daemon (started on demand by other commands).
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Port forwards, SOCKS5 and reverse forwards, kept by the daemon.
+    #[command(subcommand)]
+    Proxy(super::proxy::ProxyCommand),
     /// Show the daemon's activity log: every request, its duration and outcome.
     #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
     Log(LogArgs),

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod output;
 pub mod profile;
 pub mod prompt;
+pub mod proxy;
 pub mod session;
 pub mod shell;
 pub mod target;
@@ -64,7 +65,7 @@ pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
-    if std::env::var_os("AGENTSSH_DEBUG_PANIC").is_some() {
+    if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
         // Test hook: proves that a panic still yields one valid envelope.
         panic!("AGENTSSH_DEBUG_PANIC is set");
     }
@@ -73,10 +74,18 @@ pub fn main() -> i32 {
         Err(e) => return clap_error(e),
     };
     output::set_json_mode(cli.json_mode());
-    let Some(command) = cli.command else {
-        let err = Error::usage("no command given; see agentssh --help");
-        output::report_error(&err, None);
-        return err.code.exit_code();
+    let command = match cli.command {
+        Some(c) => c,
+        None if !output::json_mode() && std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            Command::Tui
+        }
+        None => {
+            let err = Error::usage(
+                "no command given (the dashboard needs a terminal); see agentssh --help",
+            );
+            output::report_error(&err, None);
+            return err.code.exit_code();
+        }
     };
     match dispatch(command) {
         Ok(reply) => emit(reply),
@@ -142,10 +151,41 @@ fn dispatch(command: Command) -> Result<Reply> {
             runtime()?.block_on(session::connect(a))
         }
         Command::Session(c) => runtime()?.block_on(session::run(c)),
+        Command::Tui => dashboard(),
+        Command::Attach { session, read_only } => {
+            if output::json_mode() {
+                return Err(Error::usage(
+                    "attach is interactive and cannot run under --json",
+                ));
+            }
+            let ended = runtime()?.block_on(crate::tui::attach::run_attach(&session, read_only))?;
+            let text = match ended {
+                crate::tui::attach::Ended::Detached => format!("detached from {session}"),
+                crate::tui::attach::Ended::SessionEnded => format!("session {session} ended"),
+                crate::tui::attach::Ended::Signalled => format!("left {session} (signal)"),
+            };
+            Ok(Reply::ok(serde_json::json!({"session_id": session}), text))
+        }
         Command::Profile(c) => profile::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
+        Command::Proxy(c) => {
+            if let proxy::ProxyCommand::Create(a) = &c {
+                warn_argv_secrets(&a.conn);
+            }
+            runtime()?.block_on(proxy::run(c))
+        }
     }
+}
+
+fn dashboard() -> Result<Reply> {
+    if output::json_mode() {
+        return Err(Error::usage(
+            "the dashboard is interactive and cannot run under --json",
+        ));
+    }
+    runtime()?.block_on(crate::tui::run_dashboard())?;
+    Ok(Reply::ok(serde_json::Value::Null, ""))
 }
 
 fn emit(reply: Reply) -> i32 {

@@ -34,7 +34,11 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { map: Mutex::default(), next: AtomicU64::new(0), changes: tokio::sync::watch::channel(0).0 }
+        Registry {
+            map: Mutex::default(),
+            next: AtomicU64::new(0),
+            changes: tokio::sync::watch::channel(0).0,
+        }
     }
 }
 

@@ -97,7 +97,11 @@ pub async fn watch(
 }
 
 /// Serves the dashboard feed until the client leaves.
-pub async fn events(daemon: &Arc<Daemon>, r: &mut BufReader<OwnedReadHalf>, w: &mut OwnedWriteHalf) -> Result<Value> {
+pub async fn events(
+    daemon: &Arc<Daemon>,
+    r: &mut BufReader<OwnedReadHalf>,
+    w: &mut OwnedWriteHalf,
+) -> Result<Value> {
     let mut changes = daemon.sessions.changes();
     let mut activity = daemon.activity.follow();
     send_frame(w, &DaemonToClient::Data(daemon.status().await)).await?;

@@ -21,6 +21,7 @@
 
 pub mod fault_proxy;
 pub mod late_listener;
+pub mod russh_server;
 
 use std::fmt::Write as _;
 use std::fs;

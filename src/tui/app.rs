@@ -1,0 +1,487 @@
+//! The dashboard's state machine: pure, no I/O. Keys and daemon events go in, [`Effect`]s
+//! come out for the runtime to carry out; `view` only draws this state.
+
+use std::collections::VecDeque;
+
+use base64::Engine;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+
+use super::keymap;
+use crate::protocol::{ActivityEntry, WatchEvent};
+use crate::screen::Screen;
+
+/// Activity entries kept for the log pane.
+pub const ACTIVITY_KEPT: usize = 500;
+/// Scrollback kept by the dashboard's copy of a screen.
+const VIEW_SCROLLBACK: usize = 2000;
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// Sessions list.
+    Sessions,
+    /// Pool connections.
+    Connections,
+    /// Proxies.
+    Proxies,
+    /// Activity log.
+    Activity,
+}
+
+/// A destructive action waiting for `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Close this session.
+    CloseSession(String),
+    /// Send Ctrl-C (INT) to this session.
+    Interrupt(String),
+    /// Close this proxy.
+    CloseProxy(String),
+}
+
+/// Input mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Navigating.
+    Normal,
+    /// Keystrokes go to the watched session (the human holds control).
+    Control,
+    /// The help overlay.
+    Help,
+    /// Waiting for y/n.
+    Confirm(Pending),
+    /// Typing an activity filter.
+    Filter,
+    /// Typing a profile name for a new session.
+    NewSession(String),
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Watch this session (None: stop watching).
+    Watch(Option<String>),
+    /// Send keystrokes to the watched session.
+    Input(Vec<u8>),
+    /// Take (true) or hand back (false) control of the watched session.
+    Control(bool),
+    /// Close a session.
+    CloseSession(String),
+    /// Send INT to a session.
+    Interrupt(String),
+    /// Close a proxy.
+    CloseProxy(String),
+    /// Open a session from a profile.
+    Connect(String),
+    /// Leave the dashboard.
+    Quit,
+}
+
+/// A session row.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionRow {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// `user@host:port`.
+    pub target: String,
+    /// Status.
+    pub status: String,
+    /// `agent` or `human`.
+    pub controller: String,
+    /// Clean bytes so far.
+    pub output_bytes: u64,
+    /// Last activity, ms since epoch.
+    pub updated_at: u64,
+    /// Last line an agent sent.
+    pub last_input: Option<String>,
+}
+
+/// The dashboard state.
+pub struct App {
+    /// Sessions, as the daemon last reported them.
+    pub sessions: Vec<SessionRow>,
+    /// Pool connections (JSON rows from `daemon status`).
+    pub connections: Vec<Value>,
+    /// Proxies (JSON rows from `daemon status`).
+    pub proxies: Vec<Value>,
+    /// Recent activity, oldest first.
+    pub activity: VecDeque<ActivityEntry>,
+    /// Activity filter (substring, case-insensitive).
+    pub filter: String,
+    /// Selected session index.
+    pub selected: usize,
+    /// Selected proxy index.
+    pub proxy_selected: usize,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Input mode.
+    pub mode: Mode,
+    /// The session being watched, and our copy of its screen.
+    pub watched: Option<String>,
+    /// Local screen model fed by the watch stream.
+    pub screen: Option<Screen>,
+    /// Whether this dashboard holds control of the watched session.
+    pub holding: bool,
+    /// Rows scrolled back in the live screen.
+    pub scroll: usize,
+    /// A one-line message for the footer.
+    pub message: Option<String>,
+    /// The daemon pid, for the title.
+    pub daemon_pid: Option<u64>,
+    /// "Now" for relative times, ms since epoch (set by the runtime, so tests are stable).
+    pub now_ms: u64,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            sessions: Vec::new(),
+            connections: Vec::new(),
+            proxies: Vec::new(),
+            activity: VecDeque::new(),
+            filter: String::new(),
+            selected: 0,
+            proxy_selected: 0,
+            focus: Focus::Sessions,
+            mode: Mode::Normal,
+            watched: None,
+            screen: None,
+            holding: false,
+            scroll: 0,
+            message: None,
+            daemon_pid: None,
+            now_ms: 0,
+        }
+    }
+}
+
+fn row_from(v: &Value) -> SessionRow {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    SessionRow {
+        id: s("id"),
+        name: v["name"].as_str().map(String::from),
+        target: format!("{}@{}:{}", s("username"), s("host"), v["port"]),
+        status: s("status"),
+        controller: s("controller"),
+        output_bytes: v["output_bytes"].as_u64().unwrap_or(0),
+        updated_at: v["updated_at"].as_u64().unwrap_or(0),
+        last_input: v["last_input"].as_str().map(String::from),
+    }
+}
+
+impl App {
+    /// The selected session, if any.
+    pub fn selected_session(&self) -> Option<&SessionRow> {
+        self.sessions.get(self.selected)
+    }
+
+    /// Activity entries passing the filter, oldest first.
+    pub fn filtered_activity(&self) -> Vec<&ActivityEntry> {
+        let f = self.filter.to_lowercase();
+        self.activity
+            .iter()
+            .filter(|e| {
+                f.is_empty()
+                    || e.command.to_lowercase().contains(&f)
+                    || e.target
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_lowercase()
+                        .contains(&f)
+                    || e.outcome.to_lowercase().contains(&f)
+                    || e.client.to_lowercase().contains(&f)
+            })
+            .collect()
+    }
+
+    fn watch_selected(&mut self) -> Vec<Effect> {
+        let want = self.selected_session().map(|s| s.id.clone());
+        if want == self.watched {
+            return Vec::new();
+        }
+        self.watched = want.clone();
+        self.screen = None;
+        self.scroll = 0;
+        if self.holding {
+            self.holding = false;
+            self.mode = Mode::Normal;
+        }
+        vec![Effect::Watch(want)]
+    }
+
+    /// A new `daemon status` snapshot.
+    pub fn on_overview(&mut self, v: &Value) -> Vec<Effect> {
+        self.daemon_pid = v["pid"].as_u64();
+        self.sessions = v["session_list"]
+            .as_array()
+            .map(|a| a.iter().map(row_from).collect())
+            .unwrap_or_default();
+        self.connections = v["connection_list"].as_array().cloned().unwrap_or_default();
+        self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
+        // Keep the same session selected when rows come and go.
+        if let Some(id) = &self.watched {
+            if let Some(i) = self.sessions.iter().position(|s| &s.id == id) {
+                self.selected = i;
+            }
+        }
+        self.selected = self.selected.min(self.sessions.len().saturating_sub(1));
+        self.proxy_selected = self
+            .proxy_selected
+            .min(self.proxies.len().saturating_sub(1));
+        self.watch_selected()
+    }
+
+    /// A new activity entry.
+    pub fn on_activity(&mut self, e: ActivityEntry) {
+        if self.activity.len() == ACTIVITY_KEPT {
+            self.activity.pop_front();
+        }
+        self.activity.push_back(e);
+    }
+
+    /// An event of the watched session.
+    pub fn on_watch(&mut self, ev: WatchEvent) {
+        let decode = |d: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(d)
+                .unwrap_or_default()
+        };
+        match ev {
+            WatchEvent::Keyframe { data, cols, rows } => {
+                let mut s = Screen::new(rows, cols, VIEW_SCROLLBACK);
+                s.feed(&decode(&data));
+                self.screen = Some(s);
+            }
+            WatchEvent::Output { data } => {
+                if let Some(s) = &mut self.screen {
+                    s.feed(&decode(&data));
+                }
+            }
+            WatchEvent::Resized { cols, rows } => {
+                if let Some(s) = &mut self.screen {
+                    s.resize(rows, cols);
+                }
+            }
+            WatchEvent::Info(v) => {
+                let row = row_from(&v);
+                if let Some(r) = self.sessions.iter_mut().find(|r| r.id == row.id) {
+                    *r = row;
+                }
+            }
+        }
+    }
+
+    /// The watch stream ended (session closed or daemon gone).
+    pub fn on_watch_ended(&mut self) {
+        if self.holding {
+            self.holding = false;
+            self.mode = Mode::Normal;
+            self.message = Some("session ended; control released".into());
+        }
+    }
+
+    fn move_selection(&mut self, down: bool) -> Vec<Effect> {
+        let step = |i: usize, len: usize| {
+            if down {
+                (i + 1).min(len.saturating_sub(1))
+            } else {
+                i.saturating_sub(1)
+            }
+        };
+        match self.focus {
+            Focus::Sessions => {
+                self.selected = step(self.selected, self.sessions.len());
+                self.watch_selected()
+            }
+            Focus::Proxies => {
+                self.proxy_selected = step(self.proxy_selected, self.proxies.len());
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A key press.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return Vec::new();
+        }
+        match self.mode.clone() {
+            Mode::Control => {
+                if keymap::is_escape_key(&key) {
+                    self.mode = Mode::Normal;
+                    self.message = Some(
+                        "back to the dashboard; you still hold control (r hands it back)".into(),
+                    );
+                    return Vec::new();
+                }
+                keymap::key_to_bytes(&key)
+                    .map(|b| vec![Effect::Input(b)])
+                    .unwrap_or_default()
+            }
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                Vec::new()
+            }
+            Mode::Confirm(p) => {
+                self.mode = Mode::Normal;
+                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    return vec![match p {
+                        Pending::CloseSession(id) => Effect::CloseSession(id),
+                        Pending::Interrupt(id) => Effect::Interrupt(id),
+                        Pending::CloseProxy(id) => Effect::CloseProxy(id),
+                    }];
+                }
+                self.message = Some("cancelled".into());
+                Vec::new()
+            }
+            Mode::Filter => {
+                match key.code {
+                    KeyCode::Enter | KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        self.filter.pop();
+                    }
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.filter.push(c)
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::NewSession(mut name) => {
+                match key.code {
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        if !name.trim().is_empty() {
+                            self.message =
+                                Some(format!("connecting with profile '{}'…", name.trim()));
+                            return vec![Effect::Connect(name.trim().to_string())];
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        name.pop();
+                        self.mode = Mode::NewSession(name);
+                    }
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        name.push(c);
+                        self.mode = Mode::NewSession(name);
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Normal => self.on_normal_key(key),
+        }
+    }
+
+    fn on_normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.message = None;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('q') => vec![Effect::Quit],
+            KeyCode::Char('c') if ctrl => vec![Effect::Quit],
+            KeyCode::Char('?') => {
+                self.mode = Mode::Help;
+                Vec::new()
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                let order = [
+                    Focus::Sessions,
+                    Focus::Connections,
+                    Focus::Proxies,
+                    Focus::Activity,
+                ];
+                let i = order.iter().position(|f| *f == self.focus).unwrap_or(0);
+                let n = if key.code == KeyCode::Tab {
+                    i + 1
+                } else {
+                    i + order.len() - 1
+                };
+                self.focus = order[n % order.len()];
+                Vec::new()
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(true),
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(false),
+            KeyCode::PageUp => {
+                self.scroll = self.scroll.saturating_add(10);
+                Vec::new()
+            }
+            KeyCode::PageDown => {
+                self.scroll = self.scroll.saturating_sub(10);
+                Vec::new()
+            }
+            KeyCode::Char('/') => {
+                self.mode = Mode::Filter;
+                Vec::new()
+            }
+            KeyCode::Char('n') => {
+                self.mode = Mode::NewSession(String::new());
+                Vec::new()
+            }
+            KeyCode::Char('t') | KeyCode::Enter if self.focus == Focus::Sessions => {
+                if self.watched.is_none() {
+                    self.message = Some("no session selected".into());
+                    return Vec::new();
+                }
+                self.mode = Mode::Control;
+                self.scroll = 0;
+                if self.holding {
+                    Vec::new()
+                } else {
+                    self.holding = true;
+                    vec![Effect::Control(true)]
+                }
+            }
+            KeyCode::Char('r') if self.holding => {
+                self.holding = false;
+                self.message = Some("control handed back to the agent".into());
+                vec![Effect::Control(false)]
+            }
+            KeyCode::Char('x') if self.focus == Focus::Sessions => {
+                if let Some(s) = self.selected_session() {
+                    self.mode = Mode::Confirm(Pending::CloseSession(s.id.clone()));
+                }
+                Vec::new()
+            }
+            KeyCode::Char('i') if self.focus == Focus::Sessions => {
+                if let Some(s) = self.selected_session() {
+                    self.mode = Mode::Confirm(Pending::Interrupt(s.id.clone()));
+                }
+                Vec::new()
+            }
+            KeyCode::Char('x') if self.focus == Focus::Proxies => {
+                if let Some(id) = self
+                    .proxies
+                    .get(self.proxy_selected)
+                    .and_then(|p| p["id"].as_str())
+                {
+                    self.mode = Mode::Confirm(Pending::CloseProxy(id.to_string()));
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The keys of the focused pane, for the footer.
+    pub fn footer_keys(&self) -> &'static str {
+        match (&self.mode, self.focus) {
+            (Mode::Control, _) => "YOU ARE TYPING INTO THE SESSION · Ctrl-] back to dashboard",
+            (Mode::Filter, _) => "type to filter activity · Enter/Esc done",
+            (Mode::NewSession(_), _) => "profile name · Enter connect · Esc cancel",
+            (Mode::Confirm(_), _) => "y confirm · any other key cancels",
+            (Mode::Help, _) => "any key closes help",
+            (_, Focus::Sessions) if self.holding => {
+                "t type · r hand back · x close · i Ctrl-C · ↑↓ select · Tab pane · ? help · q quit"
+            }
+            (_, Focus::Sessions) => "t take over · x close · i Ctrl-C · n new · ↑↓ select · PgUp/PgDn scroll · Tab pane · ? help · q quit",
+            (_, Focus::Proxies) => "x close proxy · ↑↓ select · Tab pane · ? help · q quit",
+            (_, Focus::Activity) => "/ filter · Tab pane · ? help · q quit",
+            (_, Focus::Connections) => "Tab pane · ? help · q quit",
+        }
+    }
+}

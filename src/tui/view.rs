@@ -1,0 +1,383 @@
+//! Drawing the dashboard. Functions here only draw [`App`]; they change nothing.
+
+use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+use tui_term::widget::PseudoTerminal;
+
+use super::app::{App, Focus, Mode, Pending};
+
+const HUMAN: Color = Color::LightRed;
+const AGENT: Color = Color::LightGreen;
+
+fn pane(title: String, focused: bool) -> Block<'static> {
+    let style = if focused {
+        Style::default().fg(Color::Cyan)
+    } else {
+        Style::default().fg(Color::DarkGray)
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(title)
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}
+
+/// Human-readable duration from ms.
+pub fn human_age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// Draws the whole dashboard.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let activity_h = if area.height >= 30 { 10 } else { 6 };
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Min(8),
+            Constraint::Length(activity_h),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let left_w = (area.width * 2 / 5).clamp(30, 90);
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Length(left_w), Constraint::Min(20)])
+        .split(rows[0]);
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Min(4),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ])
+        .split(cols[0]);
+    draw_sessions(f, app, left[0]);
+    draw_connections(f, app, left[1]);
+    draw_proxies(f, app, left[2]);
+    draw_screen(f, app, cols[1]);
+    draw_activity(f, app, rows[1]);
+    draw_footer(f, app, rows[2]);
+    match &app.mode {
+        Mode::Help => draw_help(f, area),
+        Mode::Confirm(p) => draw_confirm(f, area, p),
+        Mode::NewSession(name) => draw_prompt(f, area, name),
+        _ => {}
+    }
+}
+
+fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
+    let block = pane(
+        format!(" Sessions ({}) ", app.sessions.len()),
+        app.focus == Focus::Sessions,
+    );
+    if app.sessions.is_empty() {
+        let text =
+            "No sessions yet.\n\nStart one:\n  agentssh connect -p PROFILE\nor press n here.";
+        f.render_widget(
+            Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+            area,
+        );
+        return;
+    }
+    // Narrow panes show the essentials; wide ones add traffic, target and last command.
+    let wide = area.width >= 60;
+    let rows = app.sessions.iter().enumerate().map(|(i, s)| {
+        let who = if s.controller == "human" {
+            Span::styled(
+                "HUMAN",
+                Style::default().fg(HUMAN).add_modifier(Modifier::BOLD),
+            )
+        } else {
+            Span::styled("agent", Style::default().fg(AGENT))
+        };
+        let label = match &s.name {
+            Some(n) => format!("{} {n}", s.id),
+            None => s.id.clone(),
+        };
+        let idle = human_age(app.now_ms.saturating_sub(s.updated_at));
+        let mut style = Style::default();
+        if i == app.selected {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        let mut cells = vec![
+            Cell::from(label),
+            Cell::from(s.status.clone()),
+            Cell::from(who),
+            Cell::from(idle),
+        ];
+        if wide {
+            cells.push(Cell::from(human_bytes(s.output_bytes)));
+            cells.push(Cell::from(format!(
+                "{}  {}",
+                s.target,
+                s.last_input.as_deref().unwrap_or("")
+            )));
+        }
+        Row::new(cells).style(style)
+    });
+    let mut widths = vec![
+        Constraint::Length(10),
+        Constraint::Length(12),
+        Constraint::Length(5),
+        Constraint::Length(4),
+    ];
+    let mut titles = vec!["id", "status", "ctl", "idle"];
+    if wide {
+        widths.extend([Constraint::Length(7), Constraint::Min(10)]);
+        titles.extend(["bytes", "target / last command"]);
+    }
+    let header = Row::new(titles).style(Style::default().add_modifier(Modifier::BOLD));
+    f.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn draw_connections(f: &mut Frame, app: &App, area: Rect) {
+    let block = pane(
+        format!(" Connections ({}) ", app.connections.len()),
+        app.focus == Focus::Connections,
+    );
+    let rows = app.connections.iter().map(|c| {
+        let healthy = c["healthy"].as_bool().unwrap_or(false);
+        Row::new(vec![
+            Cell::from(c["id"].as_str().unwrap_or_default().to_string()),
+            Cell::from(c["target"].as_str().unwrap_or_default().to_string()),
+            Cell::from(format!("{}ch", c["channels_in_use"])),
+            Cell::from(human_age(c["age_ms"].as_u64().unwrap_or(0))),
+            Cell::from(if healthy { "ok" } else { "dead" })
+                .style(Style::default().fg(if healthy { AGENT } else { HUMAN })),
+        ])
+    });
+    let widths = [
+        Constraint::Length(4),
+        Constraint::Min(10),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(4),
+    ];
+    f.render_widget(Table::new(rows, widths).block(block), area);
+}
+
+fn draw_proxies(f: &mut Frame, app: &App, area: Rect) {
+    let block = pane(
+        format!(" Proxies ({}) ", app.proxies.len()),
+        app.focus == Focus::Proxies,
+    );
+    let rows = app.proxies.iter().enumerate().map(|(i, p)| {
+        let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+        let traffic =
+            human_bytes(p["bytes_in"].as_u64().unwrap_or(0) + p["bytes_out"].as_u64().unwrap_or(0));
+        let mut style = Style::default();
+        if i == app.proxy_selected && app.focus == Focus::Proxies {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        Row::new(vec![
+            Cell::from(s("id")),
+            Cell::from(s("kind")),
+            Cell::from(format!("{} → {}", s("local"), s("remote"))),
+            Cell::from(format!(
+                "{}c {traffic}",
+                p["active_clients"].as_u64().unwrap_or(0)
+            )),
+        ])
+        .style(style)
+    });
+    let widths = [
+        Constraint::Length(4),
+        Constraint::Length(7),
+        Constraint::Min(10),
+        Constraint::Length(10),
+    ];
+    f.render_widget(Table::new(rows, widths).block(block), area);
+}
+
+fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
+    let session = app.selected_session();
+    let (title, color) = match session {
+        None => (" Screen ".to_string(), Color::DarkGray),
+        Some(s) if app.holding && app.mode == Mode::Control => (
+            format!(
+                " {} · YOU ARE TYPING (human control) · Ctrl-] dashboard ",
+                s.id
+            ),
+            HUMAN,
+        ),
+        Some(s) if app.holding => (
+            format!(" {} · you hold control · t type · r hand back ", s.id),
+            HUMAN,
+        ),
+        Some(s) if s.controller == "human" => {
+            (format!(" {} · another human holds control ", s.id), HUMAN)
+        }
+        Some(s) => (
+            format!(" {} · {} · agent in control · t take over ", s.id, s.status),
+            AGENT,
+        ),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(color).add_modifier(if app.holding {
+            Modifier::BOLD
+        } else {
+            Modifier::empty()
+        }))
+        .title(title);
+    match &app.screen {
+        Some(screen) => {
+            f.render_widget(PseudoTerminal::new(screen.screen()).block(block), area);
+            if app.scroll > 0 {
+                let note = Paragraph::new(format!(" history −{} ", app.scroll))
+                    .alignment(Alignment::Right);
+                let r = Rect {
+                    x: area.x + 1,
+                    y: area.y + area.height.saturating_sub(1),
+                    width: area.width.saturating_sub(2),
+                    height: 1,
+                };
+                f.render_widget(note, r);
+            }
+        }
+        None => {
+            let text = match (session, app.sessions.is_empty()) {
+                (Some(_), _) => "connecting to the session stream…",
+                (None, true) => "No sessions yet. Start one with:\n\n  agentssh connect -p PROFILE --name NAME\n\nor press n to open one from a profile here.",
+                (None, false) => "Select a session to watch it live.",
+            };
+            f.render_widget(Paragraph::new(text).block(block), area);
+        }
+    }
+}
+
+fn draw_activity(f: &mut Frame, app: &App, area: Rect) {
+    let entries = app.filtered_activity();
+    let title = if app.filter.is_empty() {
+        format!(" Activity ({}) ", entries.len())
+    } else {
+        format!(" Activity — filter '{}' ({}) ", app.filter, entries.len())
+    };
+    let block = pane(
+        title,
+        app.focus == Focus::Activity || app.mode == Mode::Filter,
+    );
+    let visible = usize::from(area.height.saturating_sub(2));
+    let rows = entries.iter().rev().take(visible).rev().map(|e| {
+        let ok = e.outcome == "ok";
+        let ago = human_age(app.now_ms.saturating_sub(e.time_ms));
+        Row::new(vec![
+            Cell::from(ago),
+            Cell::from(e.target.clone().unwrap_or_default()),
+            Cell::from(e.command.clone()),
+            Cell::from(format!("{}ms", e.duration_ms)),
+            Cell::from(e.outcome.clone()).style(Style::default().fg(if ok {
+                AGENT
+            } else {
+                HUMAN
+            })),
+        ])
+    });
+    let widths = [
+        Constraint::Length(4),
+        Constraint::Length(24),
+        Constraint::Min(10),
+        Constraint::Length(7),
+        Constraint::Length(16),
+    ];
+    f.render_widget(Table::new(rows, widths).block(block), area);
+}
+
+fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![Span::styled(
+        format!(" {} ", app.footer_keys()),
+        Style::default().fg(if app.mode == Mode::Control {
+            HUMAN
+        } else {
+            Color::Gray
+        }),
+    )];
+    if let Some(m) = &app.message {
+        spans.push(Span::styled(
+            format!(" │ {m}"),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_help(f: &mut Frame, area: Rect) {
+    let text = "\
+Sessions pane
+  ↑/↓ j/k   select a session (its screen shows live on the right)
+  t, Enter  take control: your keys go to the shell; agents get session_taken_over
+  Ctrl-]    back to the dashboard (you keep control)
+  r         hand control back to the agent
+  i         send Ctrl-C (asks first)       x  close session (asks first)
+  n         new session from a profile     PgUp/PgDn  scroll the screen
+Proxies pane:  x close proxy (asks first)
+Activity:      / filter (Enter/Esc to finish)
+Anywhere:      Tab next pane · ? this help · q quit (control is released)";
+    let r = centered(area, 84, 14);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Help ")),
+        r,
+    );
+}
+
+fn draw_confirm(f: &mut Frame, area: Rect, p: &Pending) {
+    let q = match p {
+        Pending::CloseSession(id) => format!("Close session {id}? Its shell will end. (y/n)"),
+        Pending::Interrupt(id) => format!("Send Ctrl-C (INT) to session {id}? (y/n)"),
+        Pending::CloseProxy(id) => format!("Close proxy {id}? (y/n)"),
+    };
+    let r = centered(area, (q.len() as u16).saturating_add(4), 3);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(q).block(Block::default().borders(Borders::ALL).title(" Confirm ")),
+        r,
+    );
+}
+
+fn draw_prompt(f: &mut Frame, area: Rect, name: &str) {
+    let r = centered(area, 50, 3);
+    f.render_widget(Clear, r);
+    let p = Paragraph::new(format!("profile: {name}▏")).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" New session (Enter connect, Esc cancel) "),
+    );
+    f.render_widget(p, r);
+}
