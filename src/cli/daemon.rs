@@ -79,23 +79,48 @@ async fn status() -> Result<Reply> {
     Ok(Reply::ok(v, text))
 }
 
+/// Whether `pid` is a live process; a zombie has exited and counts as gone.
 fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
+    let Ok(raw) = i32::try_from(pid) else {
         return false;
     };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start())
+            .is_none_or(|r| !r.starts_with('Z')),
+        Err(_) => true,
+    }
 }
 
 async fn shutdown() -> Result<Reply> {
-    let Some(client) = DaemonClient::connect_existing("cli").await? else {
-        return Ok(Reply::ok(
-            json!({"was_running": false}),
-            "daemon was not running",
-        ));
+    let paths = Paths::current();
+    let client = match DaemonClient::connect_existing("cli").await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Ok(Reply::ok(
+                json!({"was_running": false}),
+                "daemon was not running",
+            ))
+        }
+        // A daemon of another version cannot be asked in its own protocol: signal it.
+        Err(e) if e.code == ErrorCode::VersionMismatch => return terminate_by_peer(&paths).await,
+        Err(e) => return Err(e),
     };
     let pid = client.daemon_pid;
     into_result(client.request(Request::Shutdown).await?).map_err(|(e, _)| e)?;
-    let paths = Paths::current();
+    wait_gone(pid, &paths).await?;
+    Ok(Reply::ok(
+        json!({"was_running": true, "pid": pid, "stopped": true}),
+        format!("daemon (pid {pid}) stopped"),
+    ))
+}
+
+async fn wait_gone(pid: u32, paths: &Paths) -> Result<()> {
     let started = Instant::now();
     while alive(pid) || paths.socket.exists() {
         if started.elapsed() > SHUTDOWN_DEADLINE {
@@ -109,9 +134,46 @@ async fn shutdown() -> Result<Reply> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
+}
+
+/// Stops whatever listens on our socket with SIGTERM. The pid comes from the kernel
+/// (SO_PEERCRED), not from anything the peer says, and must be a process of ours.
+async fn terminate_by_peer(paths: &Paths) -> Result<Reply> {
+    let stream = tokio::net::UnixStream::connect(&paths.socket)
+        .await
+        .map_err(|e| Error::local_io(paths.socket.display(), &e))?;
+    let cred = stream
+        .peer_cred()
+        .map_err(|e| Error::local_io("reading the daemon's credentials", &e))?;
+    drop(stream);
+    let me = rustix::process::getuid().as_raw();
+    let pid = match (
+        cred.uid() == me,
+        cred.pid().and_then(|p| u32::try_from(p).ok()),
+    ) {
+        (true, Some(pid)) if pid > 1 => pid,
+        _ => {
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "the process behind {} is not ours; refusing to signal it",
+                    paths.socket.display()
+                ),
+            ))
+        }
+    };
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
+    nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM).map_err(|e| {
+        Error::new(
+            ErrorCode::PermissionDenied,
+            format!("cannot signal daemon pid {pid}: {e}"),
+        )
+    })?;
+    wait_gone(pid, paths).await?;
     Ok(Reply::ok(
-        json!({"was_running": true, "pid": pid, "stopped": true}),
-        format!("daemon (pid {pid}) stopped"),
+        json!({"was_running": true, "pid": pid, "stopped": true, "other_version": true}),
+        format!("daemon of another version (pid {pid}) stopped with SIGTERM"),
     ))
 }
 
