@@ -13,6 +13,7 @@ pub mod profile;
 pub mod protocol;
 pub mod screen;
 pub mod secret;
+pub mod sftp;
 pub mod ssh;
 pub mod tui;
 

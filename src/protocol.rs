@@ -82,6 +82,13 @@ pub enum DaemonToClient {
     Data(serde_json::Value),
     /// An event of a watched session (dashboard, attach).
     Watch(WatchEvent),
+    /// Progress of a file transfer: bytes done out of bytes expected.
+    Progress {
+        /// Bytes done.
+        done: u64,
+        /// Bytes expected (0 when unknown).
+        total: u64,
+    },
     /// The final answer.
     Response(Response),
 }
@@ -303,6 +310,10 @@ pub enum Request {
         /// How many past entries to send first.
         limit: usize,
     },
+    /// A file operation (`file upload|download|ls|read|write|edit|delete`). The daemon reads
+    /// and writes local paths itself; `read` content comes back as stdout `Output` frames,
+    /// `write --stdin` input goes as `Stdin` frames; `Progress` frames report transfers.
+    File(Box<crate::sftp::FileRequest>),
 }
 
 impl Request {
@@ -373,8 +384,15 @@ impl Request {
             Request::Ping { session } => ("session ping".into(), Some(session.clone())),
             Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
-            Request::Watch { session, take_control } => (
-                if *take_control { "attach (takes control)".into() } else { "watch".into() },
+            Request::Watch {
+                session,
+                take_control,
+            } => (
+                if *take_control {
+                    "attach (takes control)".into()
+                } else {
+                    "watch".into()
+                },
                 Some(session.clone()),
             ),
             Request::Events => ("dashboard events".into(), None),
@@ -411,6 +429,7 @@ impl Request {
                 },
                 session.clone(),
             ),
+            Request::File(f) => f.describe(),
         }
     }
 }

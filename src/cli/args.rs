@@ -51,6 +51,9 @@ pub enum Command {
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
     Shell(ShellArgs),
+    /// Move and change files on a server: upload, download, ls, read, write, edit, delete.
+    #[command(subcommand)]
+    File(super::file::FileCommand),
     /// Open a long-lived PTY session (kept by the daemon).
     #[command(
         after_help = "Examples:\n  agentssh --json connect -p prod --reconnect\n  agentssh connect -H 10.0.0.5 -u root --name build --cols 200 --rows 50"

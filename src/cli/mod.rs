@@ -7,6 +7,7 @@ pub mod args;
 pub mod connect;
 pub mod daemon;
 pub mod exec;
+pub mod file;
 pub mod output;
 pub mod profile;
 pub mod prompt;
@@ -145,6 +146,10 @@ fn dispatch(command: Command) -> Result<Reply> {
         Command::Shell(a) => {
             warn_argv_secrets(&a.conn);
             runtime()?.block_on(shell::run(a))
+        }
+        Command::File(c) => {
+            warn_argv_secrets(c.conn());
+            runtime()?.block_on(file::run(c))
         }
         Command::Connect(a) => {
             warn_argv_secrets(&a.conn);

@@ -6,8 +6,10 @@
 //! file left by a dead daemon is replaced.
 
 pub mod activity;
+pub mod files;
 pub mod install;
 pub mod pool;
+pub mod proxy;
 pub mod server;
 pub mod session;
 pub mod session_requests;
@@ -90,6 +92,8 @@ pub struct Daemon {
     pub activity: activity::Activity,
     /// PTY sessions.
     pub sessions: sessions::Registry,
+    /// Proxies (port forwards, SOCKS5, reverse forwards).
+    pub proxies: proxy::Registry,
     started: Instant,
     paths: Paths,
     stop: watch::Sender<bool>,
@@ -111,6 +115,7 @@ impl Daemon {
     pub async fn status(&self) -> serde_json::Value {
         let conns = self.pool.snapshot().await;
         let sessions = self.sessions.infos().await;
+        let proxies = self.proxies.infos();
         serde_json::json!({
             "running": true,
             "pid": std::process::id(),
@@ -121,8 +126,9 @@ impl Daemon {
             "connections": conns.len(),
             "connection_list": conns,
             "sessions": sessions.len(),
-            "proxies": 0,
+            "proxies": proxies.len(),
             "session_list": sessions,
+            "proxy_list": proxies,
         })
     }
 }
@@ -225,6 +231,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
         pool: pool::Pool::start(opts.pool_idle),
         activity: activity::Activity::default(),
         sessions: sessions::Registry::default(),
+        proxies: proxy::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),
         stop,
@@ -260,6 +267,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
         s.close().await;
         daemon.sessions.remove(&s.meta.id);
     }
+    daemon.proxies.close_all().await;
     daemon.pool.close_all().await;
     Ok(())
 }

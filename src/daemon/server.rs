@@ -101,10 +101,12 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let time_ms = crate::now_ms();
     let log_it = !matches!(
         request,
-        Request::Events | Request::Log { .. }
+        Request::Events
+            | Request::Log { .. }
             | Request::Status
             | Request::SessionList
             | Request::ProxyList
+            | Request::ProxyPing { .. }
             | Request::Ping { .. }
             | Request::SessionStatus { .. }
     );
@@ -134,9 +136,10 @@ async fn handle(
     w: &mut OwnedWriteHalf,
 ) -> Response {
     let result = match request {
-        Request::Watch { session, take_control } => {
-            super::watching::watch(daemon, &session, take_control, who, r, w).await
-        }
+        Request::Watch {
+            session,
+            take_control,
+        } => super::watching::watch(daemon, &session, take_control, who, r, w).await,
         Request::Events => super::watching::events(daemon, r, w).await,
         Request::Status => Ok(daemon.status().await),
         Request::Shutdown => {
@@ -144,6 +147,7 @@ async fn handle(
             Ok(serde_json::json!({"stopping": true, "pid": std::process::id()}))
         }
         Request::Log { follow, limit } => return log(daemon, follow, limit, r, w).await,
+        Request::File(f) => return super::files::handle(daemon, *f, r, w).await,
         Request::Read {
             session,
             raw,

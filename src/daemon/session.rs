@@ -25,7 +25,9 @@ use crate::ssh::spec::ConnectSpec;
 /// Queue of one subscriber (dashboard or attach), in events.
 const SUBSCRIBER_QUEUE: usize = 256;
 /// Scrollback lines kept by each session's screen.
-const SCROLLBACK: usize = 2000;
+const SCROLLBACK: usize = 1000;
+/// Failed reconnect attempts before the session gives up (about an hour at the maximum backoff).
+const MAX_RECONNECT_ATTEMPTS: u32 = 120;
 /// Longest pause between reconnect attempts.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -223,7 +225,8 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<(Vec<u8>, mpsc::Receiver<Event>, u16, u16)>,
     },
     Control {
-        take: Option<String>,
+        holder: String,
+        take: bool,
         reply: oneshot::Sender<Result<Controller>>,
     },
     ConnectionHandle {
@@ -315,9 +318,16 @@ impl SessionHandle {
     pub async fn subscribe(&self) -> Result<(Vec<u8>, mpsc::Receiver<Event>, u16, u16)> {
         self.ask(|reply| Cmd::Subscribe { reply }).await
     }
-    /// Takes control for `holder` (Some) or gives it back to agents (None).
-    pub async fn control(&self, take: Option<String>) -> Result<Controller> {
-        self.ask(|reply| Cmd::Control { take, reply }).await?
+    /// Takes (`take`) or releases control for `holder`, a token unique to one watcher.
+    /// Agents get control back only when the last human holder has released it.
+    pub async fn control(&self, holder: &str, take: bool) -> Result<Controller> {
+        let holder = holder.to_string();
+        self.ask(|reply| Cmd::Control {
+            holder,
+            take,
+            reply,
+        })
+        .await?
     }
     /// The session's current pooled connection.
     pub async fn connection(&self) -> Result<Arc<super::pool::PooledConn>> {
@@ -410,16 +420,6 @@ pub async fn start(
     Ok(spawn_actor(pool, meta, pty, cols, rows))
 }
 
-/// Opens another PTY on `conn`'s connection (`session spawn --from`).
-pub async fn start_on(
-    pool: Pool,
-    meta: SessionMeta,
-    cols: u16,
-    rows: u16,
-) -> Result<SessionHandle> {
-    start(pool, meta, 0, cols, rows).await
-}
-
 fn spawn_actor(pool: Pool, meta: SessionMeta, pty: Pty, cols: u16, rows: u16) -> SessionHandle {
     let (tx, rx) = mpsc::channel(64);
     let (tick_tx, tick) = watch::channel(Tick {
@@ -433,7 +433,7 @@ fn spawn_actor(pool: Pool, meta: SessionMeta, pty: Pty, cols: u16, rows: u16) ->
         pool,
         pty: Some(pty),
         raw: RawRing::new(crate::screen::DEFAULT_RAW_CAP),
-        log: CleanLog::default(),
+        log: CleanLog::with_width(cols),
         screen: Screen::new(rows, cols, SCROLLBACK),
         scanner: MarkerScanner::default(),
         markers: Vec::new(),
@@ -442,8 +442,10 @@ fn spawn_actor(pool: Pool, meta: SessionMeta, pty: Pty, cols: u16, rows: u16) ->
         rows,
         status: Status::Running,
         controller: Controller::Agent,
+        holders: Vec::new(),
         subscribers: Vec::new(),
         reconnects: 0,
+        reconnect_attempts: 0,
         last_input: None,
         updated_at: crate::now_ms(),
         tick: tick_tx,
@@ -466,8 +468,12 @@ struct Actor {
     rows: u16,
     status: Status,
     controller: Controller,
+    /// Tokens of the humans holding control (`client:pid#watch`), oldest first.
+    holders: Vec<String>,
     subscribers: Vec<Subscriber>,
     reconnects: u32,
+    /// Failed attempts since the drop (reset on success).
+    reconnect_attempts: u32,
     last_input: Option<String>,
     updated_at: u64,
     tick: watch::Sender<Tick>,
@@ -592,6 +598,7 @@ impl Actor {
         let pool = self.pool.clone();
         let spec = self.meta.spec.clone();
         let (cols, rows) = (self.cols, self.rows);
+        tracing::info!(session = %self.meta.id, attempt, "reconnecting");
         tokio::spawn(async move {
             if attempt > 0 {
                 let delay = crate::ssh::client::backoff(attempt - 1).min(MAX_RECONNECT_BACKOFF);
@@ -599,11 +606,6 @@ impl Actor {
             }
             let _ = tx.send(open_pty(&pool, &spec, 0, cols, rows).await).await;
         });
-        self.reconnect_attempt_hint(attempt);
-    }
-
-    fn reconnect_attempt_hint(&self, attempt: u32) {
-        tracing::info!(session = %self.meta.id, attempt, "reconnecting");
     }
 
     fn on_reconnected(&mut self, result: Reconnected, re_tx: &mpsc::Sender<Reconnected>) {
@@ -614,6 +616,7 @@ impl Actor {
             Ok(pty) => {
                 self.pty = Some(pty);
                 self.reconnects += 1;
+                self.reconnect_attempts = 0;
                 self.on_output(
                     b"\r\n[agentssh] reconnected after the connection dropped; the previous shell state (directory, variables, running programs) was lost\r\n",
                 );
@@ -621,7 +624,13 @@ impl Actor {
             }
             Err(e) => {
                 tracing::info!(session = %self.meta.id, "reconnect failed: {}", e.message);
-                self.spawn_reconnect(re_tx.clone(), self.reconnects.saturating_add(1).max(1));
+                self.reconnect_attempts += 1;
+                if self.reconnect_attempts >= MAX_RECONNECT_ATTEMPTS {
+                    self.on_output(b"\r\n[agentssh] could not reconnect; session disconnected\r\n");
+                    self.set_status(Status::Disconnected);
+                    return;
+                }
+                self.spawn_reconnect(re_tx.clone(), self.reconnect_attempts);
             }
         }
     }
@@ -768,6 +777,7 @@ impl Actor {
                 if result.is_ok() {
                     self.screen.resize(rows, cols);
                     let (r, c) = self.screen.size();
+                    self.log.set_width(c);
                     (self.rows, self.cols) = (r, c);
                     self.notify(Event::Resized { cols: c, rows: r });
                 }
@@ -784,13 +794,26 @@ impl Actor {
                 self.subscribers.push(Subscriber { tx, behind: false });
                 let _ = reply.send((self.screen.keyframe(), rx, self.cols, self.rows));
             }
-            Cmd::Control { take, reply } => {
-                self.controller = match take {
-                    Some(holder) => Controller::Human {
-                        since_ms: crate::now_ms(),
-                        holder,
+            Cmd::Control {
+                holder,
+                take,
+                reply,
+            } => {
+                self.holders.retain(|h| *h != holder);
+                if take {
+                    self.holders.push(holder);
+                }
+                self.controller = match (self.holders.first(), &self.controller) {
+                    (None, _) => Controller::Agent,
+                    // Keep the original "since" while any human still holds it.
+                    (Some(_), Controller::Human { since_ms, .. }) => Controller::Human {
+                        since_ms: *since_ms,
+                        holder: display_holder(&self.holders),
                     },
-                    None => Controller::Agent,
+                    (Some(_), Controller::Agent) => Controller::Human {
+                        since_ms: crate::now_ms(),
+                        holder: display_holder(&self.holders),
+                    },
                 };
                 self.notify(Event::Changed);
                 self.bump();
@@ -851,6 +874,18 @@ impl Actor {
                 Ok(())
             }
         }
+    }
+}
+
+/// "tui:1234" or "attach:55 and 1 more", from holder tokens.
+fn display_holder(holders: &[String]) -> String {
+    let first = holders
+        .first()
+        .map(|h| h.split('#').next().unwrap_or(h))
+        .unwrap_or_default();
+    match holders.len() {
+        0 | 1 => first.to_string(),
+        n => format!("{first} and {} more", n - 1),
     }
 }
 

@@ -272,7 +272,14 @@ pub async fn follow(
             limit,
             raw,
         };
-        let read = h.read(spec).await?;
+        let read = match h.read(spec).await {
+            Ok(r) => r,
+            // Closed by a client while we followed: the stream ends normally.
+            Err(_) if h.is_gone() || ticks.borrow().status == Status::Closed => {
+                break "session_ended"
+            }
+            Err(e) => return Err(e),
+        };
         raw_offset = read.next_offset;
         let status = ticks.borrow().status;
         if !read.output.is_empty() || read.pending != last_pending {

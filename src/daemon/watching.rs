@@ -23,6 +23,8 @@ use crate::protocol::{ClientToDaemon, DaemonToClient, WatchEvent};
 /// Overview updates are coalesced over this window, so a flooding session costs the
 /// dashboard at most a few snapshots per second.
 const OVERVIEW_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Numbers each watch, for control tokens.
+static NEXT_WATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 /// Past activity entries sent when the dashboard connects.
 const ACTIVITY_BACKLOG: usize = 200;
 
@@ -40,10 +42,16 @@ pub async fn watch(
     w: &mut OwnedWriteHalf,
 ) -> Result<Value> {
     let h = daemon.sessions.get(session)?;
+    // One token per watch, so one watcher leaving never releases another's control.
+    let holder = format!(
+        "{holder}#{}",
+        NEXT_WATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let holder = holder.as_str();
     let (keyframe, mut events, cols, rows) = h.subscribe().await?;
     let mut held = false;
     if take_control {
-        h.control(Some(holder.to_string())).await?;
+        h.control(holder, true).await?;
         held = true;
     }
     let result = async {
@@ -76,7 +84,7 @@ pub async fn watch(
                         }
                     }
                     Ok(ClientToDaemon::Control { take }) => {
-                        h.control(take.then(|| holder.to_string())).await?;
+                        h.control(holder, take).await?;
                         held = take;
                     }
                     Ok(_) => {}
@@ -90,7 +98,7 @@ pub async fn watch(
     .await;
     if held {
         // Whatever ended the watch (client exit, crash, kill), control goes back to agents.
-        let _ = h.control(None).await;
+        let _ = h.control(holder, false).await;
     }
     result?;
     Ok(json!({"session_id": h.meta.id, "watched": true}))

@@ -7,12 +7,21 @@
 //! or a UTF-8 character may be split anywhere between two calls to [`Cleaner::push`].
 //!
 //! Lines are rendered the way a terminal would show them: the unterminated current line lives
-//! in a pending buffer with a cursor column. A bare `\r` returns to column 0 and the following
-//! text overwrites (`"abcdef\rXY"` shows `XYcdef`); backspace moves one character left;
-//! `ESC[K` (0/1/2), `ESC[nD`, `ESC[nC`, `ESC[nG` and `ESC[nP` edit the pending line. A `\n`
-//! commits the pending line to the output, after which it never changes. A pending line longer
-//! than [`MAX_PENDING_LINE`] bytes is committed without a newline, so memory stays bounded
-//! (see [`super::line`]). OSC and other strings are skipped without being buffered.
+//! in a pending buffer with a cursor. A bare `\r` returns to the start of the row and the
+//! following text overwrites (`"abcdef\rXY"` shows `XYcdef`); backspace moves one character
+//! left; `ESC[K` (0/1/2), `ESC[nA`/`B`/`C`/`D`/`G`, `ESC[nP`, `ESC[n@` and `ESC[nX` edit the
+//! pending line. The cleaner knows the terminal width ([`Cleaner::set_width`], 80 until set),
+//! so a line longer than the terminal is a run of soft-wrapped rows, and readline's redraws of
+//! a long command line (`" \r"` wrap tricks, cursor-up, `\n` between rows) collapse to the text
+//! typed; see [`super::line`] for the exact model. A `\n` that ends the line commits it to the
+//! output, after which it never changes. A pending line longer than [`MAX_PENDING_LINE`] bytes
+//! is committed without a newline, so memory stays bounded. OSC and other strings are skipped
+//! without being buffered.
+//!
+//! Everything printed while the alternate screen is active (`ESC[?1049h`, `ESC[?1047h` or
+//! `ESC[?47h` until the matching `l`, or a full reset `ESC c`) is dropped: full-screen programs
+//! (`top`, `vi`, `less`) redraw there, and their frames are not session text. The pending line
+//! is left as it was and continues once the program leaves the alternate screen.
 
 use super::line::{utf8_width, PendingLine, MAX_PENDING_LINE};
 
@@ -40,6 +49,16 @@ pub struct Cleaner {
     csi_plain: bool,
     csi_idx: u32,
     csi_first: u32,
+    /// CSI being parsed: starts with `?`, has some other marker or intermediate, has had a
+    /// parameter byte, the current parameter's value, and whether a parameter named an
+    /// alternate-screen mode.
+    csi_private: bool,
+    csi_bad: bool,
+    csi_any: bool,
+    csi_cur: u32,
+    csi_alt: bool,
+    /// The alternate screen is active: printed text is dropped.
+    alt: bool,
     /// The current unterminated line with its cursor.
     line: PendingLine,
     /// Reused buffer for decoded non-ASCII text.
@@ -51,6 +70,9 @@ impl Default for Cleaner {
         Self::new()
     }
 }
+
+/// Width assumed until [`Cleaner::set_width`] is called.
+const DEFAULT_WIDTH: u16 = 80;
 
 /// Characters dropped from clean text: C1 controls and the Private Use Areas.
 fn is_dropped(c: char) -> bool {
@@ -78,8 +100,10 @@ fn continues(prefix: &[u8], b: u8) -> bool {
 }
 
 impl Cleaner {
-    /// A cleaner at the start of a stream.
+    /// A cleaner at the start of a stream, for an 80-column terminal.
     pub fn new() -> Self {
+        let mut line = PendingLine::default();
+        line.set_width(usize::from(DEFAULT_WIDTH));
         Self {
             state: State::Ground,
             utf8: [0; 4],
@@ -88,9 +112,21 @@ impl Cleaner {
             csi_plain: true,
             csi_idx: 0,
             csi_first: 0,
-            line: PendingLine::default(),
+            csi_private: false,
+            csi_bad: false,
+            csi_any: false,
+            csi_cur: 0,
+            csi_alt: false,
+            alt: false,
+            line,
             scratch: String::new(),
         }
+    }
+
+    /// Sets the terminal width in columns, which decides where long lines wrap (0 = unknown:
+    /// lines never wrap). Takes effect immediately, also for the pending line.
+    pub fn set_width(&mut self, cols: u16) {
+        self.line.set_width(usize::from(cols));
     }
 
     /// The current unterminated line (e.g. a shell prompt), as a terminal would show it.
@@ -117,8 +153,9 @@ impl Cleaner {
     /// committed to `out` without a newline. The cleaner is then ready for a new stream.
     pub fn finish(&mut self, out: &mut String) {
         self.flush_utf8(out);
-        self.line.commit(out, false);
+        self.line.finish(out);
         self.state = State::Ground;
+        self.alt = false;
     }
 
     /// Handles bytes in the ground state from `i`; returns where to continue.
@@ -137,12 +174,16 @@ impl Cleaner {
             .iter()
             .position(|&b| b < 0x20 || b == 0x7f)
             .map_or(input.len(), |p| i + p);
+        if self.alt {
+            return end;
+        }
         let run = &input[i..end];
         if self.utf8_len == 0 {
             if let Ok(s) = std::str::from_utf8(run) {
                 if s.is_ascii() {
-                    // Fast path: a whole fresh line goes straight to the output.
-                    if self.line.is_fresh() {
+                    // Fast path: a whole fresh line goes straight to the output (unless it ends
+                    // in blanks, which the pending line may trim at a row end).
+                    if self.line.is_fresh() && !s.ends_with(' ') {
                         let rest = &input[end..];
                         let nl = if rest.first() == Some(&b'\n') {
                             1
@@ -220,18 +261,31 @@ impl Cleaner {
     fn flush_utf8(&mut self, out: &mut String) {
         if self.utf8_len > 0 {
             self.utf8_len = 0;
-            self.line.write_str("\u{fffd}", out);
+            if !self.alt {
+                self.line.write_str("\u{fffd}", out);
+            }
         }
     }
 
     /// Executes a C0 control byte (other than ESC).
     fn control(&mut self, b: u8, out: &mut String) {
+        if self.alt {
+            return;
+        }
         match b {
-            b'\n' => self.line.commit(out, true),
-            b'\r' => self.line.seek(0),
+            b'\n' => self.line.line_feed(out),
+            b'\r' => self.line.carriage_return(),
             b'\t' => self.line.write_str("\t", out),
-            0x08 => self.line.seek(self.line.col().saturating_sub(1)),
+            0x08 => self.line.backspace(),
             _ => {}
+        }
+    }
+
+    /// Something that is neither text, a cursor move nor an erase arrived: a line left behind
+    /// by a line feed is complete (see [`super::line`]).
+    fn resolve(&mut self, out: &mut String) {
+        if !self.alt {
+            self.line.resolve(out);
         }
     }
 
@@ -245,23 +299,67 @@ impl Cleaner {
                 self.csi_plain = true;
                 self.csi_idx = 0;
                 self.csi_first = 0;
+                self.csi_private = false;
+                self.csi_bad = false;
+                self.csi_any = false;
+                self.csi_cur = 0;
+                self.csi_alt = false;
                 self.state = State::Csi;
             }
-            (State::Esc, b']') => self.state = State::Osc,
-            (State::Esc, b'P') => self.state = State::Dcs,
-            (State::Esc, b'X' | b'^' | b'_') => self.state = State::SosPmApc,
-            (State::Esc | State::EscInter, 0x20..=0x2f) => self.state = State::EscInter,
-            (State::Esc | State::EscInter, 0x30..=0x7e) => self.state = State::Ground,
-            (State::Csi, b'0'..=b'9') if self.csi_idx == 0 => {
-                let d = u32::from(b - b'0');
-                self.csi_first = self.csi_first.saturating_mul(10).saturating_add(d);
+            (State::Esc, b']' | b'P' | b'X' | b'^' | b'_') => {
+                self.resolve(out);
+                self.state = match b {
+                    b']' => State::Osc,
+                    b'P' => State::Dcs,
+                    _ => State::SosPmApc,
+                };
             }
-            (State::Csi, b';' | b':') => self.csi_idx = self.csi_idx.saturating_add(1),
-            (State::Csi, 0x20..=0x2f | 0x3c..=0x3f) => self.csi_plain = false,
+            (State::Esc | State::EscInter, 0x20..=0x2f) => self.state = State::EscInter,
+            (State::Esc | State::EscInter, 0x30..=0x7e) => {
+                self.resolve(out);
+                if (self.state, b) == (State::Esc, b'c') {
+                    // RIS, a full reset, also leaves the alternate screen.
+                    self.alt = false;
+                }
+                self.state = State::Ground;
+            }
+            (State::Csi, b'0'..=b'9') => {
+                let d = u32::from(b - b'0');
+                self.csi_cur = self.csi_cur.saturating_mul(10).saturating_add(d);
+                if self.csi_idx == 0 {
+                    self.csi_first = self.csi_cur;
+                }
+                self.csi_any = true;
+            }
+            (State::Csi, b';' | b':') => {
+                self.end_csi_param();
+                self.csi_idx = self.csi_idx.saturating_add(1);
+                self.csi_any = true;
+            }
+            (State::Csi, b'?') if !self.csi_any => {
+                self.csi_private = true;
+                self.csi_plain = false;
+                self.csi_any = true;
+            }
+            (State::Csi, 0x20..=0x2f | 0x3c..=0x3f) => {
+                self.csi_plain = false;
+                self.csi_bad = true;
+                self.csi_any = true;
+            }
             (State::Csi, 0x40..=0x7e) => {
                 self.state = State::Ground;
+                self.end_csi_param();
                 if self.csi_plain {
-                    self.csi_dispatch(b);
+                    self.csi_dispatch(b, out);
+                } else {
+                    self.resolve(out);
+                    if self.csi_private && !self.csi_bad && self.csi_alt {
+                        match b {
+                            b'h' => self.alt = true,
+                            b'l' => self.alt = false,
+                            _ => {}
+                        }
+                    }
                 }
             }
             // DEL and bytes >= 0x80 are ignored inside sequences (as vte does).
@@ -269,8 +367,20 @@ impl Cleaner {
         }
     }
 
-    /// Applies a complete plain CSI sequence that edits the pending line.
-    fn csi_dispatch(&mut self, final_byte: u8) {
+    /// A CSI parameter ended: notes whether it names an alternate-screen mode.
+    fn end_csi_param(&mut self) {
+        if matches!(self.csi_cur, 47 | 1047 | 1049) {
+            self.csi_alt = true;
+        }
+        self.csi_cur = 0;
+    }
+
+    /// Applies a complete plain CSI sequence: cursor moves and erases edit the pending line,
+    /// SGR changes nothing, anything else completes a line left behind by a line feed.
+    fn csi_dispatch(&mut self, final_byte: u8, out: &mut String) {
+        if self.alt {
+            return;
+        }
         let first = usize::try_from(self.csi_first).unwrap_or(MAX_PENDING_LINE);
         let count = first.max(1);
         match final_byte {
@@ -280,11 +390,16 @@ impl Cleaner {
                 2 => self.line.erase_line(),
                 _ => {}
             },
-            b'D' => self.line.seek(self.line.col().saturating_sub(count)),
-            b'C' => self.line.seek(self.line.col().saturating_add(count)),
-            b'G' => self.line.seek(count - 1),
+            b'A' => self.line.cursor_up(count),
+            b'B' => self.line.cursor_down(count),
+            b'C' => self.line.cursor_right(count),
+            b'D' => self.line.cursor_left(count),
+            b'G' => self.line.cursor_column(count),
             b'P' => self.line.delete_chars(count),
-            _ => {}
+            b'@' => self.line.insert_chars(count),
+            b'X' => self.line.erase_chars(count),
+            b'm' => {}
+            _ => self.line.resolve(out),
         }
     }
 

@@ -36,7 +36,20 @@ fn clean_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> (String, Stri
     "see the link here\n"
 )]
 #[case::bracketed_paste(b"\x1b[?2004h$ ls\r\n\x1b[?2004l", "$ ls\n")]
-#[case::alt_screen_toggle(b"\x1b[?1049h\x1b[H\x1b[2Jx\n\x1b[?1049l", "x\n")]
+#[case::alt_screen_toggle(b"\x1b[?1049h\x1b[H\x1b[2Jx\n\x1b[?1049l", "")]
+#[case::alt_screen_dropped(
+    b"before\n\x1b[?1049h\x1b[H\x1b[2Jframe\r\n\x1b[7mmore\x1b[?1049lafter\n",
+    "before\nafter\n"
+)]
+#[case::alt_screen_keeps_pending_line(b"$ \x1b[?1047hjunk\r\n\x08\x1b[K\x1b[?1047lls\n", "$ ls\n")]
+#[case::alt_screen_47(b"\x1b[?47hjunk\n\x1b[?47lok\n", "ok\n")]
+#[case::alt_screen_among_params(b"\x1b[?1;1049hjunk\n\x1b[?1049;1lok\n", "ok\n")]
+#[case::not_alt_screen(b"\x1b[?10490hx\x1b[>1049hy\x1b[1049hz\x1b[?1049$hw\n", "xyzw\n")]
+#[case::alt_screen_utf8_and_strings(
+    b"\x1b[?1049h\xe2\x82\xacj\xe2\x1b]0;t\x07\x1bP1$r\x1b\\u\xf0\x9f\x1b[?1049lok\n",
+    "ok\n"
+)]
+#[case::full_reset_leaves_alt_screen(b"\x1b[?1049hjunk\x1bcok\n", "ok\n")]
 #[case::backspace(b"ab\x08c\n", "ac\n")]
 #[case::backspace_at_column_zero(b"\x08\x08a\n", "a\n")]
 #[case::backspace_space_backspace(b"abc\x08 \x08\x08 \x08\n", "a  \n")]

@@ -45,6 +45,12 @@ impl Rng {
             b"2004h",
             b"1049h",
             b"1049l",
+            b"?47h",
+            b"?1047l",
+            b"A",
+            b"B",
+            b"X",
+            b"c",
             b"K",
             b"D",
             b"C",
@@ -113,16 +119,56 @@ fn cleaner_is_chunking_independent_and_bounded() {
 }
 
 #[test]
+fn narrow_widths_and_resizes_are_chunking_independent() {
+    let mut rng = Rng(0x0bad_cafe);
+    for i in 0..400 {
+        let widths = [0u16, 1, 2, 3, 7, 10, 40, 80];
+        let (w1, w2) = (widths[i % widths.len()], widths[rng.below(widths.len())]);
+        let len = rng.below(3000);
+        let data = rng.bytes(len);
+        let resize_at = rng.below(len + 1);
+        let (before, after) = data.split_at(resize_at);
+        let mut whole = Cleaner::new();
+        whole.set_width(w1);
+        let mut expected = String::new();
+        whole.push(before, &mut expected);
+        whole.set_width(w2);
+        whole.push(after, &mut expected);
+        let mut split = Cleaner::new();
+        split.set_width(w1);
+        let mut got = String::new();
+        for (part, width) in [(before, w1), (after, w2)] {
+            split.set_width(width);
+            for chunk in rng.chunks(part) {
+                split.push(chunk, &mut got);
+                assert!(split.pending().len() <= MAX_PENDING_LINE);
+            }
+        }
+        assert_eq!(got, expected, "iteration {i}");
+        assert_eq!(split.pending(), whole.pending());
+        whole.finish(&mut expected);
+        split.finish(&mut got);
+        assert_eq!(got, expected);
+        assert!(!got
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t')));
+    }
+}
+
+#[test]
 fn long_lines_and_cursor_jumps_stay_bounded() {
     let mut rng = Rng(7);
-    let mut c = Cleaner::new();
-    let mut out = String::new();
-    for _ in 0..2000 {
-        let mut data = b"\x1b[9999C".to_vec();
-        data.extend(rng.bytes(200).iter().filter(|&&b| b != b'\n'));
-        c.push(&data, &mut out);
-        assert!(c.pending().len() <= MAX_PENDING_LINE);
-        out.clear();
+    for width in [0, 3, 80, u16::MAX] {
+        let mut c = Cleaner::new();
+        c.set_width(width);
+        let mut out = String::new();
+        for _ in 0..2000 {
+            let mut data = b"\x1b[9999C\x1b[9999@\x1b[99B".to_vec();
+            data.extend(rng.bytes(200).iter().filter(|&&b| b != b'\n'));
+            c.push(&data, &mut out);
+            assert!(c.pending().len() <= MAX_PENDING_LINE);
+            out.clear();
+        }
     }
 }
 

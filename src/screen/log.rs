@@ -60,6 +60,14 @@ impl CleanLog {
         Self::with_cap(DEFAULT_LOG_CAP)
     }
 
+    /// A log keeping the last [`DEFAULT_LOG_CAP`] bytes of committed text, for a terminal
+    /// `cols` columns wide (see [`CleanLog::set_width`]).
+    pub fn with_width(cols: u16) -> Self {
+        let mut log = Self::new();
+        log.set_width(cols);
+        log
+    }
+
     /// A log keeping the last `cap` bytes of committed text (at least 4, one character).
     pub fn with_cap(cap: usize) -> Self {
         Self {
@@ -69,6 +77,13 @@ impl CleanLog {
             cleaner: Cleaner::new(),
             scratch: String::new(),
         }
+    }
+
+    /// Sets the terminal width in columns (80 until set; 0 = unknown, lines never wrap), so
+    /// that soft-wrapped lines are cleaned like the terminal shows them. Call it whenever the
+    /// PTY is resized.
+    pub fn set_width(&mut self, cols: u16) {
+        self.cleaner.set_width(cols);
     }
 
     /// Cleans raw PTY bytes and appends the lines they complete.

@@ -5,8 +5,10 @@
 //! - [`RawRing`]: the last N bytes exactly as received (for `--raw` reads and attach replay),
 //!   addressed by absolute byte offsets.
 //! - [`CleanLog`]: the same output as clean text (escape sequences, Nerd Font / Private Use
-//!   Area glyphs and control characters removed; `\r` redraws collapsed to their final state),
-//!   addressed by absolute offsets and bounded, produced by the streaming [`Cleaner`].
+//!   Area glyphs and control characters removed; `\r` redraws and readline's redraws of lines
+//!   longer than the terminal width collapsed to their final state; full-screen programs'
+//!   alternate-screen output dropped), addressed by absolute offsets and bounded, produced by
+//!   the streaming [`Cleaner`], which needs the terminal width ([`CleanLog::set_width`]).
 //! - [`Screen`]: a `vt100` terminal model (visible screen plus bounded scrollback) for
 //!   `session screen`, resizes and the dashboard. It is fed through an [`EscapeFilter`] that
 //!   caps OSC/DCS strings, drops OSC 52 clipboard requests and clamps numeric CSI parameters,
@@ -30,6 +32,8 @@ mod filter_tests;
 mod fuzz_tests;
 #[cfg(test)]
 mod term_tests;
+#[cfg(test)]
+mod wrap_tests;
 
 pub use clean::{strip_ansi, Cleaner};
 pub use filter::{EscapeFilter, DEFAULT_STRING_CAP, MAX_CSI_PARAM};

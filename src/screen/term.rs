@@ -129,6 +129,14 @@ impl Screen {
     /// Resizes the screen (clamped like [`Screen::new`]).
     pub fn resize(&mut self, rows: u16, cols: u16) {
         let (rows, cols) = clamp_size(rows, cols);
+        // vt100 drops rows from the bottom when shrinking; a terminal keeps the cursor line
+        // and pushes the top into history instead. Scroll up by the overflow first.
+        let (cursor_row, _) = self.parser.screen().cursor_position();
+        if rows <= cursor_row && !self.parser.screen().alternate_screen() {
+            let overflow = cursor_row - rows + 1;
+            self.parser
+                .process(format!("\x1b[{overflow}S\x1b[{overflow}A").as_bytes());
+        }
         self.parser.screen_mut().set_size(rows, cols);
         self.filter.set_count_limit(rows.max(cols));
     }

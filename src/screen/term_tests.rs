@@ -143,3 +143,22 @@ fn unterminated_osc_flood_is_bounded() {
     assert_eq!(s.title(), "");
     assert!(s.at_sequence_boundary());
 }
+
+#[test]
+fn shrinking_keeps_the_cursor_line_and_pushes_the_top_into_history() {
+    let mut s = Screen::new(10, 20, 100);
+    for i in 1..=9 {
+        s.feed(format!("line{i}\r\n").as_bytes());
+    }
+    s.feed(b"$ typing");
+    s.resize(5, 20);
+    let snap = s.snapshot();
+    assert_eq!(
+        snap.rows.last().map(String::as_str),
+        Some("$ typing"),
+        "{:?}",
+        snap.rows
+    );
+    assert_eq!(snap.rows[0], "line6");
+    assert_eq!(snap.cursor, (4, 8));
+}

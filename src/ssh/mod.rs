@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod exec;
+pub mod forward;
 pub mod known_hosts;
 pub mod spec;
 pub mod ssh_config;

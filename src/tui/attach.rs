@@ -13,7 +13,6 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Paragraph;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tui_term::widget::PseudoTerminal;
 
 use super::{keymap, open_watch, send_on, TerminalGuard};
 use crate::error::{Error, Result};
@@ -31,12 +30,31 @@ pub enum Ended {
     Signalled,
 }
 
+/// A read-write attach sizes the session to this terminal (less the status bar), as tmux
+/// does for its active client; read-only viewers never change what the agent sees.
+async fn fit_session(session: &str) {
+    let Ok((cols, rows)) = crossterm::terminal::size() else {
+        return;
+    };
+    let req = crate::protocol::Request::Resize {
+        session: session.to_string(),
+        cols: cols.clamp(2, 500),
+        rows: rows.saturating_sub(1).clamp(2, 300),
+    };
+    if let Ok(c) = crate::client::DaemonClient::connect_or_start("attach").await {
+        let _ = c.request(req).await;
+    }
+}
+
 /// Attaches to `session` until Ctrl-], the session's end, or a signal.
 pub async fn run_attach(session: &str, read_only: bool) -> Result<Ended> {
     let (wtx, mut wrx) = mpsc::channel::<(u64, Option<WatchEvent>)>(512);
     // Open the stream before touching the terminal, so a bad id prints a normal error.
     let mut writer = open_watch(session, !read_only, "attach", 0, wtx).await?;
     let mut guard = TerminalGuard::enter()?;
+    if !read_only {
+        fit_session(session).await;
+    }
     let mut screen: Option<Screen> = None;
     let mut status = String::new();
     let mut keys = EventStream::new();
@@ -79,7 +97,7 @@ pub async fn run_attach(session: &str, read_only: bool) -> Result<Ended> {
                     rows[0],
                 );
                 match &screen {
-                    Some(s) => f.render_widget(PseudoTerminal::new(s.screen()), rows[1]),
+                    Some(s) => super::view::draw_anchored(f.buffer_mut(), rows[1], s.screen()),
                     None => f.render_widget(
                         Paragraph::new("waiting for the session's screen…"),
                         rows[1],
@@ -103,6 +121,7 @@ pub async fn run_attach(session: &str, read_only: bool) -> Result<Ended> {
                         }
                     }
                 }
+                Some(Ok(TermEvent::Resize(..))) if !read_only => fit_session(session).await,
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return Ok(Ended::Signalled),
             },

@@ -94,6 +94,21 @@ pub async fn open_watch(
         }))
         .await?;
     let (mut reader, writer) = client.split();
+    // The first frame says whether the watch started; a refusal is the caller's error.
+    match recv_from(&mut reader).await? {
+        DaemonToClient::Watch(ev) => {
+            let _ = tx.send((generation, Some(ev))).await;
+        }
+        DaemonToClient::Response(crate::protocol::Response::Err { error, .. }) => {
+            return Err(error)
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorCode::DaemonUnavailable,
+                "unexpected answer to a watch request",
+            ))
+        }
+    }
     tokio::spawn(async move {
         loop {
             match recv_from(&mut reader).await {
@@ -101,10 +116,6 @@ pub async fn open_watch(
                     if tx.send((generation, Some(ev))).await.is_err() {
                         return;
                     }
-                }
-                Ok(DaemonToClient::Response(crate::protocol::Response::Err { error, .. })) => {
-                    tracing::info!("watch ended: {}", error.message);
-                    break;
                 }
                 Ok(DaemonToClient::Response(_)) | Err(_) => break,
                 Ok(_) => {}

@@ -1,5 +1,6 @@
 //! Drawing the dashboard. Functions here only draw [`App`]; they change nothing.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -247,7 +248,9 @@ fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
         .title(title);
     match &app.screen {
         Some(screen) => {
-            f.render_widget(PseudoTerminal::new(screen.screen()).block(block), area);
+            let inner = block.inner(area);
+            f.render_widget(block, area);
+            draw_anchored(f.buffer_mut(), inner, screen.screen());
             if app.scroll > 0 {
                 let note = Paragraph::new(format!(" history −{} ", app.scroll))
                     .alignment(Alignment::Right);
@@ -267,6 +270,32 @@ fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
                 (None, false) => "Select a session to watch it live.",
             };
             f.render_widget(Paragraph::new(text).block(block), area);
+        }
+    }
+}
+
+/// Draws a session screen into `area`. When the session has more rows than fit, the window
+/// follows the cursor row, so the latest output and the prompt stay visible.
+pub fn draw_anchored(buf: &mut Buffer, area: Rect, screen: &vt100::Screen) {
+    use ratatui::widgets::Widget;
+    let (rows, cols) = screen.size();
+    if area.width == 0 || area.height == 0 || rows == 0 || cols == 0 {
+        return;
+    }
+    let full = Rect::new(0, 0, cols, rows);
+    let mut scratch = Buffer::empty(full);
+    PseudoTerminal::new(screen).render(full, &mut scratch);
+    let (cursor_row, _) = screen.cursor_position();
+    let top = if rows > area.height {
+        (cursor_row + 1)
+            .saturating_sub(area.height)
+            .min(rows - area.height)
+    } else {
+        0
+    };
+    for y in 0..area.height.min(rows - top) {
+        for x in 0..area.width.min(cols) {
+            buf[(area.x + x, area.y + y)] = scratch[(x, top + y)].clone();
         }
     }
 }
@@ -309,20 +338,23 @@ fn draw_activity(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(
-        format!(" {} ", app.footer_keys()),
-        Style::default().fg(if app.mode == Mode::Control {
-            HUMAN
-        } else {
-            Color::Gray
-        }),
-    )];
+    // A message comes first so a narrow terminal never cuts it off; the keys follow.
+    let mut spans = Vec::new();
     if let Some(m) = &app.message {
         spans.push(Span::styled(
-            format!(" │ {m}"),
+            format!(" {m} │"),
             Style::default().fg(Color::Yellow),
         ));
     }
+    let keys_color = if app.mode == Mode::Control {
+        HUMAN
+    } else {
+        Color::Gray
+    };
+    spans.push(Span::styled(
+        format!(" {} ", app.footer_keys()),
+        Style::default().fg(keys_color),
+    ));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

@@ -1,0 +1,595 @@
+//! The SFTP backend, on russh-sftp's raw session so that we control the pipelining.
+//!
+//! russh-sftp's `File` keeps at most 16 requests of 32 KiB (writes) in flight; we issue
+//! reads and writes at explicit offsets ourselves, with chunks as large as the server allows
+//! (`limits@openssh.com`: 255 KiB on OpenSSH) and up to [`WINDOW_BYTES`] in flight per
+//! session, shared by every file being transferred (a semaphore), so memory stays bounded
+//! however many files move in parallel. Replacements use `posix-rename@openssh.com`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
+use russh::ChannelMsg;
+use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::client::rawsession::Limits;
+use russh_sftp::client::{Config, RawSftpSession};
+use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::io::{interrupted, limited, Entry, Kind, Progress, Sink, Source, Stop};
+use super::paths;
+use crate::error::{Error, ErrorCode, Result};
+use crate::ssh::client::SshHandle;
+
+/// Largest read/write chunk we ask for (OpenSSH's own maximum: 256 KiB - 1 KiB).
+const MAX_CHUNK: u64 = 255 * 1024;
+/// Chunk size when the server does not state its limits (the protocol's safe minimum).
+const SAFE_CHUNK: u64 = 32 * 1024;
+/// Bytes in flight per session (all files together).
+const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
+/// Seconds a single SFTP request may take.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// An open SFTP session.
+pub(crate) struct SftpFs {
+    raw: Arc<RawSftpSession>,
+    chunk: u64,
+    posix_rename: bool,
+    fsync: bool,
+    /// OpenSSH swaps the two paths of SSH_FXP_SYMLINK relative to the draft.
+    openssh_symlink: bool,
+    window: Arc<Semaphore>,
+    stop: Stop,
+}
+
+/// Maps an SFTP error about `what` to our codes.
+fn map(e: SftpError, what: &str) -> Error {
+    match &e {
+        SftpError::Status(s) => match s.status_code {
+            StatusCode::NoSuchFile => Error::new(
+                ErrorCode::NotFound,
+                format!("{what}: no such file or directory"),
+            ),
+            StatusCode::PermissionDenied => Error::new(
+                ErrorCode::PermissionDenied,
+                format!("{what}: permission denied"),
+            ),
+            _ => Error::new(
+                ErrorCode::RemoteIo,
+                format!(
+                    "{what}: {} ({}; the disk may be full or the path invalid)",
+                    s.error_message, s.status_code
+                ),
+            ),
+        },
+        SftpError::Timeout => Error::new(
+            ErrorCode::RemoteIo,
+            format!("{what}: the SFTP server did not answer within {REQUEST_TIMEOUT_SECS} s"),
+        ),
+        _ => Error::new(ErrorCode::RemoteIo, format!("{what}: SFTP failed: {e}")),
+    }
+}
+
+fn is_eof(e: &SftpError) -> bool {
+    matches!(e, SftpError::Status(s) if s.status_code == StatusCode::Eof)
+}
+
+fn entry(name: String, a: &FileAttributes, link: Option<String>) -> Entry {
+    let mode = a.permissions.unwrap_or(0);
+    Entry {
+        name,
+        kind: Kind::from_mode(mode),
+        size: a.size.unwrap_or(0),
+        mode: mode & 0o7777,
+        mtime: u64::from(a.mtime.unwrap_or(0)),
+        link,
+    }
+}
+
+fn attrs(mode: Option<u32>, mtime: Option<u64>) -> FileAttributes {
+    let t = mtime.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+    FileAttributes {
+        permissions: mode.map(|m| m & 0o7777),
+        atime: t,
+        mtime: t,
+        ..FileAttributes::empty()
+    }
+}
+
+fn ssh_string(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+impl SftpFs {
+    /// Opens the `sftp` subsystem on a new channel; `Ok(None)` when the server has none.
+    pub async fn open(handle: &SshHandle, stop: Stop) -> Result<Option<SftpFs>> {
+        let channel_err = |e: russh::Error| {
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!("cannot open an SSH channel: {e}"),
+            )
+        };
+        let mut channel = handle.channel_open_session().await.map_err(channel_err)?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(channel_err)?;
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => break,
+                Some(ChannelMsg::Failure) | Some(ChannelMsg::Close) | None => {
+                    tracing::info!("the server has no sftp subsystem");
+                    let _ = channel.close().await;
+                    return Ok(None);
+                }
+                Some(_) => {}
+            }
+        }
+        let cfg = Config {
+            max_packet_len: 256 * 1024 + 1024,
+            request_timeout_secs: REQUEST_TIMEOUT_SECS,
+            ..Config::default()
+        };
+        let mut raw = RawSftpSession::new_with_config(channel.into_stream(), cfg);
+        let version = raw.init().await.map_err(|e| map(e, "SFTP init"))?;
+        let has = |name: &str, v: &str| version.extensions.get(name).is_some_and(|x| x == v);
+        let openssh = version
+            .extensions
+            .keys()
+            .any(|k| k.ends_with("@openssh.com"));
+        let mut chunk = SAFE_CHUNK;
+        if has(russh_sftp::extensions::LIMITS, "1") {
+            let l = raw.limits().await.map_err(|e| map(e, "SFTP limits"))?;
+            let read = if l.max_read_len > 0 {
+                l.max_read_len
+            } else {
+                MAX_CHUNK
+            };
+            let write = if l.max_write_len > 0 {
+                l.max_write_len
+            } else {
+                MAX_CHUNK
+            };
+            chunk = read.min(write).clamp(4096, MAX_CHUNK);
+            raw.set_limits(Limits::from(l));
+        }
+        let permits = usize::try_from((WINDOW_BYTES / chunk).clamp(16, 512)).unwrap_or(64);
+        tracing::debug!(chunk, permits, openssh, "sftp session open");
+        Ok(Some(SftpFs {
+            raw: Arc::new(raw),
+            chunk,
+            posix_rename: has("posix-rename@openssh.com", "1"),
+            fsync: has(russh_sftp::extensions::FSYNC, "1"),
+            openssh_symlink: openssh,
+            window: Arc::new(Semaphore::new(permits)),
+            stop,
+        }))
+    }
+
+    /// Ends the session.
+    pub fn close(&self) {
+        let _ = self.raw.close_session();
+    }
+
+    /// The canonical form of `path` (symlinks followed).
+    pub async fn realpath(&self, path: &str) -> Result<String> {
+        let name = self.raw.realpath(path).await.map_err(|e| map(e, path))?;
+        name.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| Error::new(ErrorCode::RemoteIo, format!("{path}: empty realpath")))
+    }
+
+    /// Metadata, following symlinks (`stat`) or not (`lstat`).
+    pub async fn stat(&self, path: &str, follow: bool) -> Result<Entry> {
+        let a = if follow {
+            self.raw.stat(path).await
+        } else {
+            self.raw.lstat(path).await
+        }
+        .map_err(|e| map(e, path))?;
+        let mut e = entry(paths::file_name(path).to_string(), &a.attrs, None);
+        if e.kind == Kind::Symlink {
+            e.link = Some(self.readlink(path).await?);
+        }
+        Ok(e)
+    }
+
+    async fn readlink(&self, path: &str) -> Result<String> {
+        let n = self.raw.readlink(path).await.map_err(|e| map(e, path))?;
+        Ok(n.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .unwrap_or_default())
+    }
+
+    /// The entries of directory `dir` (not `.` and `..`), symlink targets included.
+    pub async fn list(&self, dir: &str) -> Result<Vec<Entry>> {
+        let h = self.raw.opendir(dir).await.map_err(|e| map(e, dir))?.handle;
+        let mut out = Vec::new();
+        let listed = async {
+            loop {
+                match self.raw.readdir(h.as_str()).await {
+                    Ok(name) => {
+                        for f in name.files {
+                            if f.filename != "." && f.filename != ".." {
+                                out.push(entry(f.filename, &f.attrs, None));
+                            }
+                        }
+                    }
+                    Err(e) if is_eof(&e) => return Ok(()),
+                    Err(e) => return Err(map(e, dir)),
+                }
+            }
+        }
+        .await;
+        let _ = self.raw.close(h).await;
+        listed?;
+        let mut links = FuturesOrdered::new();
+        for (i, e) in out.iter().enumerate() {
+            if e.kind == Kind::Symlink {
+                let p = paths::join(dir, &e.name);
+                links.push_back(async move { (i, self.readlink(&p).await) });
+            }
+        }
+        while let Some((i, target)) = links.next().await {
+            out[i].link = Some(target?);
+        }
+        Ok(out)
+    }
+
+    /// Every entry under `root`, with paths relative to it, parents before children.
+    pub async fn walk(&self, root: &str) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        let mut level = vec![String::new()];
+        while !level.is_empty() {
+            let mut listings = Vec::new();
+            for rel in std::mem::take(&mut level) {
+                listings.push(self.list_rel(root, rel));
+            }
+            let mut found = Vec::new();
+            limited(listings, 8, |x| found.push(x)).await?;
+            for (rel, entries) in found {
+                for mut e in entries {
+                    e.name = paths::join(&rel, &e.name);
+                    if e.kind == Kind::Dir {
+                        level.push(e.name.clone());
+                    }
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_rel(&self, root: &str, rel: String) -> Result<(String, Vec<Entry>)> {
+        let entries = self.list(&paths::join(root, &rel)).await?;
+        Ok((rel, entries))
+    }
+
+    async fn permit(&self, wait: bool) -> Option<OwnedSemaphorePermit> {
+        if wait {
+            self.window.clone().acquire_owned().await.ok()
+        } else {
+            self.window.clone().try_acquire_owned().ok()
+        }
+    }
+
+    /// Streams the file at `path` into `sink`; returns the byte count.
+    pub async fn read_file(
+        &self,
+        path: &str,
+        sink: &mut Sink<'_>,
+        progress: &Progress,
+    ) -> Result<u64> {
+        let h = self
+            .raw
+            .open(path, OpenFlags::READ, FileAttributes::empty())
+            .await
+            .map_err(|e| map(e, path))?
+            .handle;
+        let r = self.read_handle(&h, path, sink, progress).await;
+        let _ = self.raw.close(h).await;
+        r
+    }
+
+    async fn read_handle(
+        &self,
+        h: &str,
+        path: &str,
+        sink: &mut Sink<'_>,
+        progress: &Progress,
+    ) -> Result<u64> {
+        let size = self
+            .raw
+            .fstat(h)
+            .await
+            .map_err(|e| map(e, path))?
+            .attrs
+            .size
+            .unwrap_or(0);
+        let mut next = 0u64;
+        let mut done = 0u64;
+        let mut eof = false;
+        let mut inflight = FuturesOrdered::new();
+        loop {
+            self.stop.check()?;
+            while next < size && !eof {
+                let Some(permit) = self.permit(inflight.is_empty()).await else {
+                    break;
+                };
+                let len = self.chunk.min(size - next);
+                let (raw, h, off) = (self.raw.clone(), h.to_string(), next);
+                inflight.push_back(async move {
+                    let r = raw.read(h, off, len as u32).await;
+                    drop(permit);
+                    (off, len, r)
+                });
+                next += len;
+            }
+            let Some((off, want, r)) = inflight.next().await else {
+                break;
+            };
+            if eof {
+                continue;
+            }
+            let mut data = match r {
+                Ok(d) => d.data,
+                Err(e) if is_eof(&e) => Vec::new(),
+                Err(e) => return Err(map(e, path)),
+            };
+            // A short reply: fetch the gap before moving on (the file may also have shrunk).
+            while (data.len() as u64) < want {
+                let got = data.len() as u64;
+                match self.raw.read(h, off + got, (want - got) as u32).await {
+                    Ok(d) if !d.data.is_empty() => data.extend_from_slice(&d.data),
+                    Ok(_) => break,
+                    Err(e) if is_eof(&e) => break,
+                    Err(e) => return Err(map(e, path)),
+                }
+            }
+            if (data.len() as u64) < want {
+                eof = true;
+            }
+            done += data.len() as u64;
+            progress.advance(data.len() as u64);
+            if !data.is_empty() {
+                sink.put(Bytes::from(data)).await?;
+            }
+        }
+        // The file may have grown since fstat: read on to the real end.
+        if eof {
+            return Ok(done);
+        }
+        loop {
+            self.stop.check()?;
+            match self.raw.read(h, done, self.chunk as u32).await {
+                Ok(d) if !d.data.is_empty() => {
+                    done += d.data.len() as u64;
+                    progress.advance(d.data.len() as u64);
+                    sink.put(Bytes::from(d.data)).await?;
+                }
+                Ok(_) => break,
+                Err(e) if is_eof(&e) => break,
+                Err(e) => return Err(map(e, path)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Creates `path` (which must not exist), writes `source` into it, then sets `mode` and
+    /// `mtime` exactly; with `fsync`, flushes it to disk. Returns the byte count.
+    pub async fn write_new(
+        &self,
+        path: &str,
+        source: &mut Source<'_>,
+        mode: u32,
+        mtime: Option<u64>,
+        fsync: bool,
+        progress: &Progress,
+    ) -> Result<u64> {
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
+        let h = self
+            .raw
+            .open(path, flags, attrs(Some(mode & 0o777), None))
+            .await
+            .map_err(|e| map(e, path))?
+            .handle;
+        let written = self.write_handle(&h, path, 0, source, progress).await;
+        let finished: Result<u64> = async {
+            let n = written?;
+            self.raw
+                .fsetstat(h.as_str(), attrs(Some(mode), mtime))
+                .await
+                .map_err(|e| map(e, path))?;
+            if fsync && self.fsync {
+                self.raw.fsync(h.as_str()).await.map_err(|e| map(e, path))?;
+            }
+            Ok(n)
+        }
+        .await;
+        let closed = self.raw.close(h).await.map_err(|e| map(e, path));
+        let n = finished?;
+        closed?;
+        Ok(n)
+    }
+
+    /// Appends `source` to `path` (created if missing).
+    pub async fn append(
+        &self,
+        path: &str,
+        source: &mut Source<'_>,
+        progress: &Progress,
+    ) -> Result<u64> {
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::APPEND;
+        let h = self
+            .raw
+            .open(path, flags, attrs(Some(0o644), None))
+            .await
+            .map_err(|e| map(e, path))?
+            .handle;
+        let start = async {
+            let size = self.raw.fstat(h.as_str()).await.map_err(|e| map(e, path))?;
+            self.write_handle(&h, path, size.attrs.size.unwrap_or(0), source, progress)
+                .await
+        }
+        .await;
+        let closed = self.raw.close(h).await.map_err(|e| map(e, path));
+        let n = start?;
+        closed?;
+        Ok(n)
+    }
+
+    async fn write_handle(
+        &self,
+        h: &str,
+        path: &str,
+        start: u64,
+        source: &mut Source<'_>,
+        progress: &Progress,
+    ) -> Result<u64> {
+        let mut offset = start;
+        let mut eof = false;
+        let mut inflight = FuturesUnordered::new();
+        loop {
+            self.stop.check()?;
+            while !eof {
+                let Some(permit) = self.permit(inflight.is_empty()).await else {
+                    break;
+                };
+                let next = tokio::select! {
+                    c = source.next(self.chunk as usize) => c?,
+                    () = self.stop.wait() => return Err(interrupted()),
+                };
+                let Some(chunk) = next else {
+                    eof = true;
+                    break;
+                };
+                let (raw, h, off, len) = (self.raw.clone(), h.to_string(), offset, chunk.len());
+                inflight.push(async move {
+                    let r = raw.write(h, off, chunk.to_vec()).await;
+                    drop(permit);
+                    r.map(|_| len as u64)
+                });
+                offset += len as u64;
+            }
+            match inflight.next().await {
+                Some(r) => progress.advance(r.map_err(|e| map(e, path))?),
+                None if eof => break,
+                None => {}
+            }
+        }
+        Ok(offset - start)
+    }
+
+    /// Renames `from` over `to` (replacing it atomically where the server can).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        if self.posix_rename {
+            let mut data = Vec::with_capacity(from.len() + to.len() + 8);
+            ssh_string(&mut data, from);
+            ssh_string(&mut data, to);
+            return match self.raw.extended("posix-rename@openssh.com", data).await {
+                Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
+                Ok(Packet::Status(s)) => Err(map(SftpError::Status(s), to)),
+                Ok(_) => Err(Error::new(
+                    ErrorCode::RemoteIo,
+                    format!("{to}: odd rename reply"),
+                )),
+                Err(e) => Err(map(e, to)),
+            };
+        }
+        if self.raw.rename(from, to).await.is_ok() {
+            return Ok(());
+        }
+        // Plain SFTP rename refuses to replace: remove the target first (not atomic).
+        let _ = self.raw.remove(to).await;
+        self.raw
+            .rename(from, to)
+            .await
+            .map(|_| ())
+            .map_err(|e| map(e, to))
+    }
+
+    /// Creates directory `path`; an existing directory is fine.
+    pub async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
+        match self.raw.mkdir(path, attrs(Some(mode & 0o777), None)).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.raw.lstat(path).await {
+                Ok(a) if Kind::from_mode(a.attrs.permissions.unwrap_or(0)) == Kind::Dir => Ok(()),
+                _ => Err(map(e, path)),
+            },
+        }
+    }
+
+    /// Sets mode and/or mtime (follows symlinks: never call it on one).
+    pub async fn set_attrs(&self, path: &str, mode: Option<u32>, mtime: Option<u64>) -> Result<()> {
+        self.raw
+            .setstat(path, attrs(mode, mtime))
+            .await
+            .map(|_| ())
+            .map_err(|e| map(e, path))
+    }
+
+    /// Creates symlink `link` pointing to `target`, replacing an existing non-directory.
+    pub async fn symlink(&self, target: &str, link: &str) -> Result<()> {
+        if let Ok(a) = self.raw.lstat(link).await {
+            if Kind::from_mode(a.attrs.permissions.unwrap_or(0)) != Kind::Dir {
+                let _ = self.raw.remove(link).await;
+            }
+        }
+        let r = if self.openssh_symlink {
+            self.raw.symlink(target, link).await
+        } else {
+            self.raw.symlink(link, target).await
+        };
+        r.map(|_| ()).map_err(|e| map(e, link))
+    }
+
+    /// Removes a file or symlink.
+    pub async fn remove_file(&self, path: &str) -> Result<()> {
+        self.raw
+            .remove(path)
+            .await
+            .map(|_| ())
+            .map_err(|e| map(e, path))
+    }
+
+    /// Removes an empty directory.
+    pub async fn remove_dir(&self, path: &str) -> Result<()> {
+        self.raw
+            .rmdir(path)
+            .await
+            .map(|_| ())
+            .map_err(|e| map(e, path))
+    }
+
+    /// Removes `root` and everything under it (symlinks are removed, never followed).
+    pub async fn remove_tree(&self, root: &str) -> Result<()> {
+        let entries = self.walk(root).await?;
+        let mut dirs = Vec::new();
+        let mut files = Vec::new();
+        for e in entries {
+            let p = paths::join(root, &e.name);
+            if e.kind == Kind::Dir {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+        let mut removals = Vec::new();
+        for p in &files {
+            removals.push(self.remove_file(p));
+        }
+        limited(removals, 32, |()| ()).await?;
+        // Deepest first: a child path is longer than its parent's.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        for d in dirs {
+            self.remove_dir(&d).await?;
+        }
+        self.remove_dir(root).await
+    }
+}
