@@ -2,7 +2,7 @@
 # Run the whole agentssh test suite on a fresh machine:
 #   scripts/test.sh [extra args passed to the test binaries, e.g. a name filter]
 # Prepares the machine (scripts/test-setup.sh: sshd, test users, tmux, ...), then runs
-# `cargo test --all-targets`. Exits with cargo's status.
+# `cargo test` on the library, binaries and tests, then every bench once in test mode. Exits with cargo's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,11 @@ bash scripts/test-setup.sh
 threads="${TEST_THREADS:-4}"
 
 set +e
-cargo test --all-targets -- --test-threads="$threads" "$@"
+cargo test --lib --bins --tests -- --test-threads="$threads" "$@"
 status=$?
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+    # Criterion benches run once each in test mode (they take no libtest flags).
+    cargo test --benches
+    status=$?
+fi
 exit "$status"
