@@ -15,11 +15,13 @@
 
 mod edit;
 mod exec_fs;
+mod exec_sh;
 mod io;
 mod local;
 mod ops;
 mod paths;
 mod remote;
+mod sftp_data;
 mod sftp_fs;
 mod transfer;
 

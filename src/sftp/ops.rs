@@ -116,7 +116,7 @@ async fn read(
         )));
     }
     progress.add_total(st.size);
-    let n = r.read_file(&p, sink, progress).await?;
+    let n = r.read_file(&p, Some(st.size), sink, progress).await?;
     Ok(json!({"path": p, "size": n, "mode": mode_string(st.mode), "mtime": st.mtime}))
 }
 
@@ -190,7 +190,8 @@ async fn edit(r: &Remote<'_>, remote: &str, e: &Edit<'_>, temps: &Temps) -> Resu
         buf: Vec::with_capacity(usize::try_from(st.size).unwrap_or(0)),
         max: MAX_EDIT as usize,
     };
-    r.read_file(&path, &mut sink, &Progress::default()).await?;
+    r.read_file(&path, Some(st.size), &mut sink, &Progress::default())
+        .await?;
     let Sink::Buffer { buf, .. } = sink else {
         return Err(Error::internal("edit sink changed kind"));
     };

@@ -46,8 +46,8 @@ pub fn normalise(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Refuses a `delete` target that is `/` or the home directory, whichever way it was spelt
-/// (`''`, `~`, `.`, `/tmp/..`, `~/x/..`). `resolved` is the server's canonical form of the
+/// Refuses a `delete` target that is `/`, the home directory or one of its ancestors,
+/// whichever way it was spelt (`''`, `~`, `.`, `/tmp/..`, `~/x/..`, `/home`). `resolved` is the server's canonical form of the
 /// path (symlinks followed) when it could be had; it is checked too.
 pub fn check_delete(raw: &str, abs: &str, home: &str, resolved: Option<&str>) -> Result<()> {
     if raw.trim().is_empty() {
@@ -64,6 +64,11 @@ pub fn check_delete(raw: &str, abs: &str, home: &str, resolved: Option<&str>) ->
         if p == home {
             return Err(Error::usage(format!(
                 "refusing to delete '{raw}': it resolves to the home directory {home}"
+            )));
+        }
+        if home.starts_with(&format!("{p}/")) {
+            return Err(Error::usage(format!(
+                "refusing to delete '{raw}': {p} contains the home directory {home}"
             )));
         }
     }
@@ -169,6 +174,8 @@ mod tests {
         assert!(check_delete("/tmp/x", "/tmp/x", home, Some("/home/u/")).is_err());
         assert!(check_delete("/tmp/x", "/tmp/x", home, Some("/tmp/x")).is_ok());
         assert!(check_delete("~/x", "/home/u/x", home, None).is_ok());
+        assert!(check_delete("/home", "/home", home, None).is_err());
+        assert!(check_delete("/home/u2", "/home/u2", home, None).is_ok());
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl<'h> Remote<'h> {
     /// How many files to move at once.
     pub fn parallelism(&self) -> usize {
         match self.backend {
-            Backend::Sftp(_) => 16,
+            Backend::Sftp(_) => 32,
             Backend::Exec(_) => 4,
         }
     }
@@ -131,14 +131,18 @@ impl<'h> Remote<'h> {
         both!(self, b => b.walk(root).await)
     }
 
-    /// Streams a file into `sink`.
+    /// Streams a file into `sink`; `size`, when known, saves a round trip.
     pub async fn read_file(
         &self,
         p: &str,
+        size: Option<u64>,
         sink: &mut Sink<'_>,
         progress: &Progress,
     ) -> Result<u64> {
-        both!(self, b => b.read_file(p, sink, progress).await)
+        match &self.backend {
+            Backend::Sftp(s) => s.read_file(p, size, sink, progress).await,
+            Backend::Exec(e) => e.read_file(p, sink, progress).await,
+        }
     }
 
     /// Appends to a file.
@@ -176,8 +180,15 @@ impl<'h> Remote<'h> {
     ) -> Result<u64> {
         let tmp = paths::temp_beside(dest);
         temps.add_remote(&tmp);
-        let n = both!(self, b => b.write_new(&tmp, src, mode, mtime, fsync, progress).await)?;
-        both!(self, b => b.rename(&tmp, dest).await)?;
+        let about_dest = |mut e: Error| {
+            e.message = e
+                .message
+                .replacen(&tmp, &format!("{dest} (its temp file)"), 1);
+            e
+        };
+        let n = both!(self, b => b.write_new(&tmp, src, mode, mtime, fsync, progress).await)
+            .map_err(about_dest)?;
+        both!(self, b => b.rename(&tmp, dest).await).map_err(about_dest)?;
         temps.done_remote(&tmp);
         Ok(n)
     }

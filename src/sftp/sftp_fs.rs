@@ -8,16 +8,15 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
+use futures::stream::{FuturesOrdered, StreamExt};
 use russh::ChannelMsg;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::rawsession::Limits;
 use russh_sftp::client::{Config, RawSftpSession};
-use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use russh_sftp::protocol::{FileAttributes, Packet, StatusCode};
+use tokio::sync::Semaphore;
 
-use super::io::{interrupted, limited, Entry, Kind, Progress, Sink, Source, Stop};
+use super::io::{limited, Entry, Kind, Stop};
 use super::paths;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::client::SshHandle;
@@ -33,18 +32,18 @@ const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 /// An open SFTP session.
 pub(crate) struct SftpFs {
-    raw: Arc<RawSftpSession>,
-    chunk: u64,
+    pub(super) raw: Arc<RawSftpSession>,
+    pub(super) chunk: u64,
     posix_rename: bool,
-    fsync: bool,
+    pub(super) fsync: bool,
     /// OpenSSH swaps the two paths of SSH_FXP_SYMLINK relative to the draft.
     openssh_symlink: bool,
-    window: Arc<Semaphore>,
-    stop: Stop,
+    pub(super) window: Arc<Semaphore>,
+    pub(super) stop: Stop,
 }
 
 /// Maps an SFTP error about `what` to our codes.
-fn map(e: SftpError, what: &str) -> Error {
+pub(super) fn map(e: SftpError, what: &str) -> Error {
     match &e {
         SftpError::Status(s) => match s.status_code {
             StatusCode::NoSuchFile => Error::new(
@@ -55,13 +54,19 @@ fn map(e: SftpError, what: &str) -> Error {
                 ErrorCode::PermissionDenied,
                 format!("{what}: permission denied"),
             ),
-            _ => Error::new(
-                ErrorCode::RemoteIo,
-                format!(
-                    "{what}: {} ({}; the disk may be full or the path invalid)",
-                    s.error_message, s.status_code
-                ),
-            ),
+            code => {
+                let said = if s.error_message.is_empty() || s.error_message == code.to_string() {
+                    format!("the server reported {code}")
+                } else {
+                    s.error_message.clone()
+                };
+                let hint = if code == StatusCode::Failure {
+                    " (the disk may be full, or the path invalid)"
+                } else {
+                    ""
+                };
+                Error::new(ErrorCode::RemoteIo, format!("{what}: {said}{hint}"))
+            }
         },
         SftpError::Timeout => Error::new(
             ErrorCode::RemoteIo,
@@ -71,7 +76,7 @@ fn map(e: SftpError, what: &str) -> Error {
     }
 }
 
-fn is_eof(e: &SftpError) -> bool {
+pub(super) fn is_eof(e: &SftpError) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == StatusCode::Eof)
 }
 
@@ -87,7 +92,7 @@ fn entry(name: String, a: &FileAttributes, link: Option<String>) -> Entry {
     }
 }
 
-fn attrs(mode: Option<u32>, mtime: Option<u64>) -> FileAttributes {
+pub(super) fn attrs(mode: Option<u32>, mtime: Option<u64>) -> FileAttributes {
     let t = mtime.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
     FileAttributes {
         permissions: mode.map(|m| m & 0o7777),
@@ -269,221 +274,6 @@ impl SftpFs {
     async fn list_rel(&self, root: &str, rel: String) -> Result<(String, Vec<Entry>)> {
         let entries = self.list(&paths::join(root, &rel)).await?;
         Ok((rel, entries))
-    }
-
-    async fn permit(&self, wait: bool) -> Option<OwnedSemaphorePermit> {
-        if wait {
-            self.window.clone().acquire_owned().await.ok()
-        } else {
-            self.window.clone().try_acquire_owned().ok()
-        }
-    }
-
-    /// Streams the file at `path` into `sink`; returns the byte count.
-    pub async fn read_file(
-        &self,
-        path: &str,
-        sink: &mut Sink<'_>,
-        progress: &Progress,
-    ) -> Result<u64> {
-        let h = self
-            .raw
-            .open(path, OpenFlags::READ, FileAttributes::empty())
-            .await
-            .map_err(|e| map(e, path))?
-            .handle;
-        let r = self.read_handle(&h, path, sink, progress).await;
-        let _ = self.raw.close(h).await;
-        r
-    }
-
-    async fn read_handle(
-        &self,
-        h: &str,
-        path: &str,
-        sink: &mut Sink<'_>,
-        progress: &Progress,
-    ) -> Result<u64> {
-        let size = self
-            .raw
-            .fstat(h)
-            .await
-            .map_err(|e| map(e, path))?
-            .attrs
-            .size
-            .unwrap_or(0);
-        let mut next = 0u64;
-        let mut done = 0u64;
-        let mut eof = false;
-        let mut inflight = FuturesOrdered::new();
-        loop {
-            self.stop.check()?;
-            while next < size && !eof {
-                let Some(permit) = self.permit(inflight.is_empty()).await else {
-                    break;
-                };
-                let len = self.chunk.min(size - next);
-                let (raw, h, off) = (self.raw.clone(), h.to_string(), next);
-                inflight.push_back(async move {
-                    let r = raw.read(h, off, len as u32).await;
-                    drop(permit);
-                    (off, len, r)
-                });
-                next += len;
-            }
-            let Some((off, want, r)) = inflight.next().await else {
-                break;
-            };
-            if eof {
-                continue;
-            }
-            let mut data = match r {
-                Ok(d) => d.data,
-                Err(e) if is_eof(&e) => Vec::new(),
-                Err(e) => return Err(map(e, path)),
-            };
-            // A short reply: fetch the gap before moving on (the file may also have shrunk).
-            while (data.len() as u64) < want {
-                let got = data.len() as u64;
-                match self.raw.read(h, off + got, (want - got) as u32).await {
-                    Ok(d) if !d.data.is_empty() => data.extend_from_slice(&d.data),
-                    Ok(_) => break,
-                    Err(e) if is_eof(&e) => break,
-                    Err(e) => return Err(map(e, path)),
-                }
-            }
-            if (data.len() as u64) < want {
-                eof = true;
-            }
-            done += data.len() as u64;
-            progress.advance(data.len() as u64);
-            if !data.is_empty() {
-                sink.put(Bytes::from(data)).await?;
-            }
-        }
-        // The file may have grown since fstat: read on to the real end.
-        if eof {
-            return Ok(done);
-        }
-        loop {
-            self.stop.check()?;
-            match self.raw.read(h, done, self.chunk as u32).await {
-                Ok(d) if !d.data.is_empty() => {
-                    done += d.data.len() as u64;
-                    progress.advance(d.data.len() as u64);
-                    sink.put(Bytes::from(d.data)).await?;
-                }
-                Ok(_) => break,
-                Err(e) if is_eof(&e) => break,
-                Err(e) => return Err(map(e, path)),
-            }
-        }
-        Ok(done)
-    }
-
-    /// Creates `path` (which must not exist), writes `source` into it, then sets `mode` and
-    /// `mtime` exactly; with `fsync`, flushes it to disk. Returns the byte count.
-    pub async fn write_new(
-        &self,
-        path: &str,
-        source: &mut Source<'_>,
-        mode: u32,
-        mtime: Option<u64>,
-        fsync: bool,
-        progress: &Progress,
-    ) -> Result<u64> {
-        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
-        let h = self
-            .raw
-            .open(path, flags, attrs(Some(mode & 0o777), None))
-            .await
-            .map_err(|e| map(e, path))?
-            .handle;
-        let written = self.write_handle(&h, path, 0, source, progress).await;
-        let finished: Result<u64> = async {
-            let n = written?;
-            self.raw
-                .fsetstat(h.as_str(), attrs(Some(mode), mtime))
-                .await
-                .map_err(|e| map(e, path))?;
-            if fsync && self.fsync {
-                self.raw.fsync(h.as_str()).await.map_err(|e| map(e, path))?;
-            }
-            Ok(n)
-        }
-        .await;
-        let closed = self.raw.close(h).await.map_err(|e| map(e, path));
-        let n = finished?;
-        closed?;
-        Ok(n)
-    }
-
-    /// Appends `source` to `path` (created if missing).
-    pub async fn append(
-        &self,
-        path: &str,
-        source: &mut Source<'_>,
-        progress: &Progress,
-    ) -> Result<u64> {
-        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::APPEND;
-        let h = self
-            .raw
-            .open(path, flags, attrs(Some(0o644), None))
-            .await
-            .map_err(|e| map(e, path))?
-            .handle;
-        let start = async {
-            let size = self.raw.fstat(h.as_str()).await.map_err(|e| map(e, path))?;
-            self.write_handle(&h, path, size.attrs.size.unwrap_or(0), source, progress)
-                .await
-        }
-        .await;
-        let closed = self.raw.close(h).await.map_err(|e| map(e, path));
-        let n = start?;
-        closed?;
-        Ok(n)
-    }
-
-    async fn write_handle(
-        &self,
-        h: &str,
-        path: &str,
-        start: u64,
-        source: &mut Source<'_>,
-        progress: &Progress,
-    ) -> Result<u64> {
-        let mut offset = start;
-        let mut eof = false;
-        let mut inflight = FuturesUnordered::new();
-        loop {
-            self.stop.check()?;
-            while !eof {
-                let Some(permit) = self.permit(inflight.is_empty()).await else {
-                    break;
-                };
-                let next = tokio::select! {
-                    c = source.next(self.chunk as usize) => c?,
-                    () = self.stop.wait() => return Err(interrupted()),
-                };
-                let Some(chunk) = next else {
-                    eof = true;
-                    break;
-                };
-                let (raw, h, off, len) = (self.raw.clone(), h.to_string(), offset, chunk.len());
-                inflight.push(async move {
-                    let r = raw.write(h, off, chunk.to_vec()).await;
-                    drop(permit);
-                    r.map(|_| len as u64)
-                });
-                offset += len as u64;
-            }
-            match inflight.next().await {
-                Some(r) => progress.advance(r.map_err(|e| map(e, path))?),
-                None if eof => break,
-                None => {}
-            }
-        }
-        Ok(offset - start)
     }
 
     /// Renames `from` over `to` (replacing it atomically where the server can).

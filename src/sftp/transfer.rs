@@ -188,7 +188,7 @@ async fn fetch(
     temps.add_local(&tmp);
     let f = local::create_new(&tmp).await?;
     let mut sink = Sink::Local(f, tmp.clone());
-    let n = r.read_file(src, &mut sink, progress).await?;
+    let n = r.read_file(src, Some(e.size), &mut sink, progress).await?;
     let Sink::Local(f, _) = sink else {
         return Err(Error::internal("download sink changed kind"));
     };

@@ -1,0 +1,175 @@
+//! The clap definitions of `agentssh file ...`.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::cli::args::ConnectArgs;
+
+/// `--method` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// SFTP, falling back to exec (cat/find) when the server has no SFTP subsystem.
+    Auto,
+    /// SFTP only.
+    Sftp,
+    /// Shell commands over exec channels only.
+    Exec,
+    /// Accepted for compatibility; there is no SCP backend (use auto or sftp).
+    Scp,
+}
+
+/// Connection flags shared by every `file` command.
+#[derive(Debug, Clone, Args)]
+pub struct FileConn {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+    /// Reuse the connection of this session (id or name; through the daemon).
+    #[arg(short = 's', long = "session-id", value_name = "ID")]
+    pub session: Option<String>,
+    /// Connect from this process instead of through the daemon's connection pool.
+    #[arg(long)]
+    pub direct: bool,
+    /// Retry connection failures this many times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+    /// Transport: auto (SFTP, else exec), sftp or exec.
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+}
+
+/// `file upload` / `file download`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Local path.
+    #[arg(long, value_name = "PATH")]
+    pub local: String,
+    /// Remote path (an existing directory, or one ending in '/', receives the source by name).
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+    /// Copy directories and everything under them.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+}
+
+/// `file ls` / `file read`.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote path.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+}
+
+/// `file write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote path.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+    /// The new content, taken literally (use $'...' for escapes, or --stdin).
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        conflicts_with = "stdin",
+        required_unless_present = "stdin"
+    )]
+    pub content: Option<String>,
+    /// Read the content from standard input (binary-safe, any size).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Append instead of replacing (not atomic).
+    #[arg(long)]
+    pub append: bool,
+}
+
+/// `file edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote path.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+    /// Text to find (a regex with --regex).
+    #[arg(long, allow_hyphen_values = true)]
+    pub find: String,
+    /// Replacement (with --regex, $1 and ${name} expand groups).
+    #[arg(long, allow_hyphen_values = true)]
+    pub replace: String,
+    /// Treat --find as a regular expression.
+    #[arg(long)]
+    pub regex: bool,
+    /// Replace every match (default: the first).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `file delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote path (never /, ~ or the home directory).
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    pub remote: String,
+    /// Delete a directory and everything under it.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+}
+
+/// `file ...`.
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Copy a local file (or tree, with --recursive) to the server; modes and mtimes kept.
+    #[command(
+        after_help = "Examples:\n  agentssh file upload -p prod --local ./app.tar.gz --remote /tmp/\n  agentssh --json file upload -p prod --local ./site --remote /var/www/site --recursive"
+    )]
+    Upload(TransferArgs),
+    /// Copy a remote file (or tree, with --recursive) here; modes and mtimes kept.
+    #[command(
+        after_help = "Example:\n  agentssh file download -p prod --remote /var/log/app.log --local ./app.log"
+    )]
+    Download(TransferArgs),
+    /// List a directory: name, type, size, mode, mtime, link target.
+    #[command(after_help = "Example:\n  agentssh --json file ls -p prod --remote /var/www")]
+    Ls(RemoteArgs),
+    /// Print a file (text mode: its bytes as they are; JSON: content or content_b64).
+    #[command(after_help = "Example:\n  agentssh file read -p prod --remote /etc/app.ini")]
+    Read(RemoteArgs),
+    /// Replace a file atomically (mode kept), or append to it.
+    #[command(
+        after_help = "Examples:\n  agentssh file write -p prod --remote /etc/app.ini --content $'[app]\\nport=8080\\n'\n  tar c dir | agentssh file write -p prod --remote /tmp/dir.tar --stdin"
+    )]
+    Write(WriteArgs),
+    /// Find and replace in a file atomically; fails with not_found if nothing matched.
+    #[command(
+        after_help = "Examples:\n  agentssh file edit -p prod --remote /etc/app.ini --find port=8080 --replace port=9090\n  agentssh file edit -p prod --remote /etc/app.ini --find 'port=\\d+' --replace port=9090 --regex"
+    )]
+    Edit(EditArgs),
+    /// Delete a file, or a directory tree with --recursive (refuses / and the home dir).
+    #[command(
+        after_help = "Example:\n  agentssh file delete -p prod --remote /tmp/build --recursive"
+    )]
+    Delete(DeleteArgs),
+}
+
+impl FileCommand {
+    /// The connection flags (for argv secret warnings).
+    pub fn conn(&self) -> &ConnectArgs {
+        &self.fc().conn
+    }
+
+    fn fc(&self) -> &FileConn {
+        match self {
+            FileCommand::Upload(a) | FileCommand::Download(a) => &a.fc,
+            FileCommand::Ls(a) | FileCommand::Read(a) => &a.fc,
+            FileCommand::Write(a) => &a.fc,
+            FileCommand::Edit(a) => &a.fc,
+            FileCommand::Delete(a) => &a.fc,
+        }
+    }
+}
