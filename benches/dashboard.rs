@@ -6,8 +6,12 @@
 //! - `dashboard/frame_200x50`: one `Terminal::draw(view::draw)` with the watched screen
 //!   changing between frames (a 4 KiB flood chunk is fed, untimed, before every frame).
 //!   Budget: ≤ 2 ms.
-//! - `dashboard/feed4k_and_frame`: the same, with the 4 KiB feed (base64 decode + vt100)
-//!   inside the timing: the cost of one frame during a flood.
+//! - `dashboard/frame_200x50_no_screen`: the same frame with no watched screen (the session,
+//!   connection, proxy and activity panes only).
+//! - `dashboard/feed4k`: `on_watch(Output)` of one 4 KiB flood chunk (base64 decode, escape
+//!   filter, vt100), no drawing.
+//! - `dashboard/feed4k_and_frame`: feed 4 KiB and draw, both timed: the cost of one frame
+//!   during a flood.
 //! - `dashboard/byte_to_frame`: latency from a small chunk arriving (a 9-byte echo as a
 //!   `WatchEvent::Output`) to it being drawn: feed + draw. Budget: ≤ 20 ms.
 //!
@@ -119,6 +123,39 @@ fn frames(c: &mut Criterion) {
                     next += 1;
                     let t = Instant::now();
                     term.draw(|f| view::draw(f, &app)).expect("draw");
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+
+    // The same frame without a watched screen: what the panes around it cost.
+    {
+        let mut app = app();
+        app.screen = None;
+        let mut term = terminal();
+        g.bench_function("frame_200x50_no_screen", |b| {
+            b.iter(|| {
+                term.draw(|f| view::draw(f, &app))
+                    .map(|_| ())
+                    .expect("draw")
+            })
+        });
+    }
+
+    // Feed 4 KiB of flood only (base64 decode + escape filter + vt100).
+    {
+        let mut app = app();
+        let mut next = 0usize;
+        g.bench_function("feed4k", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let data = chunks[next % chunks.len()].clone();
+                    next += 1;
+                    let t = Instant::now();
+                    app.on_watch(WatchEvent::Output { data });
                     total += t.elapsed();
                 }
                 total

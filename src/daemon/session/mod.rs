@@ -1,0 +1,359 @@
+//! One PTY session, owned by one actor task.
+//!
+//! The actor owns the PTY channel, the session's output model (raw ring, clean log, vt100
+//! screen; see [`crate::screen`]), the agent's read cursor, the controller (agent or human)
+//! and the subscribers (dashboard, attach). It drains the channel continuously into its own
+//! bounded buffers, so a slow reader never stalls the connection or another session.
+//! Everything that waits (wait-idle, expect, follow, run) waits outside the actor on the
+//! [`Tick`] watch channel and asks again, so the actor never blocks on a client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::Sig;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+
+mod actor;
+
+use super::pool::Pool;
+use super::sessions::Marker;
+use crate::error::{Error, ErrorCode, Result};
+use crate::screen::{LogRead, ScreenSnapshot};
+use crate::ssh::spec::ConnectSpec;
+use actor::{open_pty, spawn_actor};
+
+/// Session lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Shell up.
+    Running,
+    /// Connection lost and not coming back (no `--reconnect`).
+    Disconnected,
+    /// Connection lost; reconnecting.
+    Reconnecting,
+    /// Shell exited or session closed.
+    Closed,
+}
+
+/// Who may type into the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Controller {
+    /// The agent (CLI) drives it.
+    Agent,
+    /// A human took over (dashboard or attach) at `since_ms`.
+    Human {
+        /// When control was taken, ms since epoch.
+        since_ms: u64,
+        /// Which client holds it, e.g. `tui:1234`.
+        holder: String,
+    },
+}
+
+/// What changes a waiter may care about; bumped by the actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Raw bytes received so far.
+    pub raw_total: u64,
+    /// Status now.
+    pub status: Status,
+    /// Markers seen so far (for `session run`).
+    pub markers: u64,
+}
+
+/// An event for a subscriber.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Raw PTY bytes, in order.
+    Output(Bytes),
+    /// The subscriber fell behind: here is the whole screen again; continue from it.
+    Keyframe(Vec<u8>),
+    /// The PTY size changed.
+    Resized {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// Status or controller changed.
+    Changed,
+}
+
+/// Static facts about a session, fixed at creation.
+#[derive(Debug, Clone)]
+pub struct SessionMeta {
+    /// `s1`, ...
+    pub id: String,
+    /// Optional human name.
+    pub name: Option<String>,
+    /// How to reach the server (for reconnect and `session exec`).
+    pub spec: ConnectSpec,
+    /// Reconnect after a drop.
+    pub reconnect: bool,
+    /// Created, ms since epoch.
+    pub created_at: u64,
+    /// The registry's change counter, bumped with every tick (the dashboard feed waits on it).
+    pub changes: watch::Sender<u64>,
+}
+
+/// Session metadata as the CLI shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Pooled connection id.
+    pub connection_id: String,
+    /// Other sessions on the same connection (filled by the registry).
+    pub shared_with: Vec<String>,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User.
+    pub username: String,
+    /// Status.
+    pub status: Status,
+    /// `agent` or `human`.
+    pub controller: &'static str,
+    /// When a human took control, ms since epoch.
+    pub controlled_since: Option<u64>,
+    /// Clean bytes committed so far.
+    pub output_bytes: u64,
+    /// The agent's read cursor.
+    pub cursor: u64,
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+    /// Reconnects so far.
+    pub reconnects: u32,
+    /// The last line an agent sent, for the dashboard.
+    pub last_input: Option<String>,
+    /// Created, ms since epoch.
+    pub created_at: u64,
+    /// Last output or input, ms since epoch.
+    pub updated_at: u64,
+}
+
+/// Who is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// An agent through the CLI: refused while a human holds control.
+    Agent,
+    /// The human holding control (dashboard or read-write attach).
+    Human,
+}
+
+/// A read request.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSpec {
+    /// Absolute offset; None = the agent cursor (which then advances).
+    pub offset: Option<u64>,
+    /// Most bytes to return.
+    pub limit: usize,
+    /// Raw bytes instead of clean text.
+    pub raw: bool,
+}
+
+/// What a read returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadResult {
+    /// Where this chunk starts.
+    pub offset: u64,
+    /// Where the next read starts.
+    pub next_offset: u64,
+    /// Bytes lost to trimming between the requested offset and `offset`.
+    pub dropped_bytes: u64,
+    /// The text (lossy UTF-8 for raw).
+    pub output: String,
+    /// Raw reads: the bytes, base64, when not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_b64: Option<String>,
+    /// The unterminated last line (e.g. the prompt), not yet counted in offsets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+pub(crate) enum Cmd {
+    Write {
+        data: Bytes,
+        who: Writer,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Read {
+        spec: ReadSpec,
+        reply: oneshot::Sender<ReadResult>,
+    },
+    CleanRange {
+        from: u64,
+        reply: oneshot::Sender<(LogRead, u64)>,
+    },
+    MarkerAt {
+        nonce: String,
+        end: bool,
+        reply: oneshot::Sender<Option<Marker>>,
+    },
+    Screen {
+        reply: oneshot::Sender<ScreenSnapshot>,
+    },
+    Resize {
+        cols: u16,
+        rows: u16,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Signal {
+        sig: Sig,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Info {
+        reply: oneshot::Sender<SessionInfo>,
+    },
+    Subscribe {
+        reply: oneshot::Sender<(Vec<u8>, mpsc::Receiver<Event>, u16, u16)>,
+    },
+    Control {
+        holder: String,
+        take: bool,
+        reply: oneshot::Sender<Result<Controller>>,
+    },
+    ConnectionHandle {
+        reply: oneshot::Sender<Option<Arc<super::pool::PooledConn>>>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A cheap handle to a session actor.
+#[derive(Clone)]
+pub struct SessionHandle {
+    /// Static facts.
+    pub meta: Arc<SessionMeta>,
+    tx: mpsc::Sender<Cmd>,
+    tick: watch::Receiver<Tick>,
+}
+
+fn closed_err(id: &str) -> Error {
+    Error::new(ErrorCode::SessionClosed, format!("session {id} is closed"))
+}
+
+impl SessionHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| closed_err(&self.meta.id))?;
+        rx.await.map_err(|_| closed_err(&self.meta.id))
+    }
+
+    /// Writes input; an agent is refused while a human holds control.
+    pub async fn write(&self, data: Bytes, who: Writer, note: Option<String>) -> Result<()> {
+        self.ask(|reply| Cmd::Write {
+            data,
+            who,
+            note,
+            reply,
+        })
+        .await?
+    }
+    /// Reads output.
+    pub async fn read(&self, spec: ReadSpec) -> Result<ReadResult> {
+        self.ask(|reply| Cmd::Read { spec, reply }).await
+    }
+    /// Clean text from `from` to the committed end (no cursor change), and the pending line
+    /// length in bytes.
+    pub(crate) async fn clean_range(&self, from: u64) -> Result<(LogRead, u64)> {
+        self.ask(|reply| Cmd::CleanRange { from, reply }).await
+    }
+    /// The end marker with this nonce, if seen.
+    pub(crate) async fn marker(&self, nonce: String) -> Result<Option<Marker>> {
+        self.ask(|reply| Cmd::MarkerAt {
+            nonce,
+            end: true,
+            reply,
+        })
+        .await
+    }
+    /// The begin marker with this nonce, if seen.
+    pub(crate) async fn begin_marker(&self, nonce: &str) -> Result<Option<Marker>> {
+        let nonce = nonce.to_string();
+        self.ask(|reply| Cmd::MarkerAt {
+            nonce,
+            end: false,
+            reply,
+        })
+        .await
+    }
+    /// The rendered screen.
+    pub async fn screen(&self) -> Result<ScreenSnapshot> {
+        self.ask(|reply| Cmd::Screen { reply }).await
+    }
+    /// Resizes the PTY and the screen model.
+    pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
+        self.ask(|reply| Cmd::Resize { cols, rows, reply }).await?
+    }
+    /// Sends a signal (INT/QUIT/TSTP as control characters, TERM/KILL close the channel).
+    pub async fn signal(&self, sig: Sig) -> Result<()> {
+        self.ask(|reply| Cmd::Signal { sig, reply }).await?
+    }
+    /// Metadata.
+    pub async fn info(&self) -> Result<SessionInfo> {
+        self.ask(|reply| Cmd::Info { reply }).await
+    }
+    /// A keyframe plus the live event stream, and the current size.
+    pub async fn subscribe(&self) -> Result<(Vec<u8>, mpsc::Receiver<Event>, u16, u16)> {
+        self.ask(|reply| Cmd::Subscribe { reply }).await
+    }
+    /// Takes (`take`) or releases control for `holder`, a token unique to one watcher.
+    /// Agents get control back only when the last human holder has released it.
+    pub async fn control(&self, holder: &str, take: bool) -> Result<Controller> {
+        let holder = holder.to_string();
+        self.ask(|reply| Cmd::Control {
+            holder,
+            take,
+            reply,
+        })
+        .await?
+    }
+    /// The session's current pooled connection.
+    pub async fn connection(&self) -> Result<Arc<super::pool::PooledConn>> {
+        self.ask(|reply| Cmd::ConnectionHandle { reply })
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::SessionClosed,
+                    format!("session {} has no live connection", self.meta.id),
+                )
+            })
+    }
+    /// Closes the session.
+    pub async fn close(&self) {
+        let _ = self.ask(|reply| Cmd::Close { reply }).await;
+    }
+    /// A receiver of change ticks.
+    pub fn ticks(&self) -> watch::Receiver<Tick> {
+        self.tick.clone()
+    }
+    /// Whether the actor has ended.
+    pub fn is_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Opens the PTY and starts the actor.
+pub async fn start(
+    pool: Pool,
+    meta: SessionMeta,
+    retry: u32,
+    cols: u16,
+    rows: u16,
+) -> Result<SessionHandle> {
+    let pty = open_pty(&pool, &meta.spec, retry, cols, rows).await?;
+    Ok(spawn_actor(pool, meta, pty, cols, rows))
+}
