@@ -426,6 +426,56 @@ printf '%s\n' "$section" | bench_md_section exec "$MD"
 log "wrote the exec section of $MD"
 printf '%s\n' "$section"
 
+# --- flood: 1 GiB into one session while another is read ------------------------------------
+# Budget: daemon RSS ≤ 64 MiB during a 1 GiB flood, other sessions' p99 read < 50 ms.
+if [[ ${BENCH_FLOOD:-1} != 0 ]]; then
+    FLOOD_BYTES=${BENCH_FLOOD_BYTES:-1073741824}
+    log "flood: $FLOOD_BYTES bytes of yes into one session"
+    # shellcheck disable=SC2086
+    in_env "$AS" --json connect $TARGET --name flood >/dev/null || die "flood: connect failed"
+    # shellcheck disable=SC2086
+    in_env "$AS" --json connect $TARGET --name quiet >/dev/null || die "flood: second connect failed"
+    DPID="$(in_env "$AS" --json daemon status | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["pid"])')"
+    in_env "$AS" --json session send -s flood --wait-idle 0 \
+        --input "yes | head -c $FLOOD_BYTES; echo FLOOD-\$((6*7))-DONE"$'\n' >/dev/null
+    peak=0
+    lat="$WORK/flood_lat.txt"
+    : >"$lat"
+    started=$(date +%s)
+    while :; do
+        rss=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
+        ((rss > peak)) && peak=$rss
+        t0=$(date +%s%N)
+        in_env "$AS" --json session read -s quiet >/dev/null
+        echo $((($(date +%s%N) - t0) / 1000)) >>"$lat"
+        if in_env "$AS" --json session read -s flood --limit 65536 | grep -q FLOOD-42-DONE; then
+            break
+        fi
+        (($(date +%s) - started > 1800)) && die "flood did not finish in 30 min"
+    done
+    secs=$(($(date +%s) - started))
+    flood_md="$(python3 - "$lat" "$peak" "$secs" "$FLOOD_BYTES" <<'PY'
+import statistics, sys
+lat = sorted(int(x) / 1000 for x in open(sys.argv[1]) if x.strip())
+peak_mib = int(sys.argv[2]) / 1024
+secs, size = int(sys.argv[3]), int(sys.argv[4])
+p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+ok = lambda b: "yes" if b else "**NO (missed)**"
+print("## Flood (`bench/run.sh`, release build)\n")
+print(f"`yes | head -c {size}` into one session while a second session is read in a loop "
+      f"({len(lat)} reads, each a whole CLI invocation). The flood took {secs} s "
+      f"({size / max(secs, 1) / 2**20:.0f} MiB/s through PTY, clean log and vt100 screen).\n")
+print("| what | measured | budget | met? |")
+print("|---|---|---|---|")
+print(f"| daemon peak RSS during the flood | {peak_mib:.1f} MiB | ≤ 64 MiB | {ok(peak_mib <= 64)} |")
+print(f"| other session's `session read`, p99 (median {statistics.median(lat):.1f} ms) | {p99:.1f} ms | < 50 ms | {ok(p99 < 50)} |")
+PY
+)"
+    printf '%s\n' "$flood_md" | bench_md_section flood "$MD"
+    printf '%s\n' "$flood_md"
+    in_env "$AS" --json session close --all >/dev/null
+fi
+
 # --- criterion ----------------------------------------------------------------------------
 if [[ ${BENCH_CRITERION:-1} != 0 ]]; then
     bash "$ROOT/bench/criterion.sh"
