@@ -156,7 +156,7 @@ async fn run_via_daemon(
     let mut stdin = stdin_forwarder();
     let mut prompted = false;
     loop {
-        let client = DaemonClient::connect_or_start("cli").await?;
+        let mut client = DaemonClient::connect_or_start("cli").await?;
         let request = Request::Exec {
             spec: Box::new(spec.clone()),
             command: command.clone(),
@@ -165,16 +165,8 @@ async fn run_via_daemon(
             stdin: stdin.is_some(),
             retry: args.retry,
         };
-        let (mut reader, mut writer) = client.split();
-        let frame = crate::protocol::encode(&ClientToDaemon::Request(request))?;
-        tokio::io::AsyncWriteExt::write_all(&mut writer, &frame)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::DaemonUnavailable,
-                    format!("lost the daemon connection: {e}"),
-                )
-            })?;
+        client.send(&ClientToDaemon::Request(request)).await?;
+        let (mut reader, writer) = client.split();
         // The pump owns the write half and keeps it open until we drop its handle: the
         // daemon takes a closed socket for a client that went away.
         let pump = tokio::spawn(pump_stdin(stdin.take(), writer));

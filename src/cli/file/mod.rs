@@ -26,7 +26,7 @@ use render::{render, Bar, ContentOut};
 
 use super::{output, Reply};
 use crate::client::{into_result, recv_from, DaemonClient};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::protocol::{ClientToDaemon, DaemonToClient, Request};
 use crate::sftp::{self, Ctx, FileAction, FileRequest, FileTarget, Input, Method, Progress};
 
@@ -279,22 +279,14 @@ async fn via_daemon(
     };
     let mut prompted = action.wants_input();
     loop {
-        let client = DaemonClient::connect_or_start("cli").await?;
+        let mut client = DaemonClient::connect_or_start("cli").await?;
         let req = Request::File(Box::new(FileRequest {
             target: target.clone(),
             method,
             action: action.clone(),
         }));
-        let (mut reader, mut writer) = client.split();
-        let frame = crate::protocol::encode(&ClientToDaemon::Request(req))?;
-        tokio::io::AsyncWriteExt::write_all(&mut writer, &frame)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::DaemonUnavailable,
-                    format!("lost the daemon connection: {e}"),
-                )
-            })?;
+        client.send(&ClientToDaemon::Request(req)).await?;
+        let (mut reader, writer) = client.split();
         // The pump owns the write half and keeps it open until we abort it: the daemon takes
         // a closed socket for a client that went away (and cancels the operation).
         let input = action.wants_input().then(stdin_input);
@@ -370,7 +362,7 @@ mod tests {
 
     #[test]
     fn scp_is_refused_with_a_usage_error() {
-        assert_eq!(method(MethodArg::Scp).unwrap_err().code, ErrorCode::Usage);
+        assert_eq!(method(MethodArg::Scp).unwrap_err().code, crate::error::ErrorCode::Usage);
         assert_eq!(method(MethodArg::Exec).unwrap(), Method::Exec);
     }
 }
