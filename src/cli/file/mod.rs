@@ -362,7 +362,10 @@ mod tests {
 
     #[test]
     fn scp_is_refused_with_a_usage_error() {
-        assert_eq!(method(MethodArg::Scp).unwrap_err().code, crate::error::ErrorCode::Usage);
+        assert_eq!(
+            method(MethodArg::Scp).unwrap_err().code,
+            crate::error::ErrorCode::Usage
+        );
         assert_eq!(method(MethodArg::Exec).unwrap(), Method::Exec);
     }
 }
