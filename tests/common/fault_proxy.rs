@@ -192,6 +192,7 @@ async fn accept_loop(
                 Ok(l) => listener.insert(l),
                 Err(e) => {
                     eprintln!("fault proxy: rebinding port {port} failed: {e}; retrying");
+                    // A pause between rebind attempts (the old socket may linger briefly).
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
@@ -282,6 +283,7 @@ async fn handle(mut client: TcpStream, target: u16, mut mode: ModeRx, guard: Ack
             }
         };
         if let Some(d) = delay {
+            // FaultMode::Delay: the added latency is the fault under test.
             tokio::time::sleep(d).await;
         }
         let dst = if to_server { &mut server } else { &mut client };
