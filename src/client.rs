@@ -181,15 +181,8 @@ fn log_path_hint() -> String {
 }
 
 async fn lock_spawn(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::local_io(path.display(), &e))?;
+    let file =
+        crate::fsutil::open_lock_file(path).map_err(|e| Error::local_io(path.display(), &e))?;
     let started = Instant::now();
     loop {
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {

@@ -243,12 +243,6 @@ pub fn log(args: LogArgs) -> Result<Reply> {
                 Ok(_) => {}
             }
         }
-        Ok(Reply {
-            data: Value::Null,
-            text: None,
-            exit_code: 0,
-            error: None,
-            streamed: true,
-        })
+        Ok(Reply::streamed(0))
     })
 }

@@ -70,10 +70,16 @@ pub fn stdin_forwarder() -> Option<mpsc::Receiver<Bytes>> {
     if std::io::stdin().is_terminal() {
         return None;
     }
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    Some(spawn_stdin_reader(64 * 1024, 16))
+}
+
+/// Reads stdin on its own thread in reads of at most `chunk` bytes, queueing up to `queue`
+/// chunks; the receiver ends at EOF or on a read error.
+pub fn spawn_stdin_reader(chunk: usize, queue: usize) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel::<Bytes>(queue);
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; chunk];
         loop {
             match stdin.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -85,7 +91,7 @@ pub fn stdin_forwarder() -> Option<mpsc::Receiver<Bytes>> {
             }
         }
     });
-    Some(rx)
+    rx
 }
 
 /// The error for a timed-out command.

@@ -49,6 +49,17 @@ impl Reply {
         }
     }
 
+    /// A reply already printed as a stream (NDJSON lines); only the exit code remains.
+    pub fn streamed(exit_code: i32) -> Self {
+        Reply {
+            data: Value::Null,
+            text: None,
+            exit_code,
+            error: None,
+            streamed: true,
+        }
+    }
+
     /// A failure that carries partial data.
     pub fn failure(error: Error, data: Option<Value>) -> Self {
         Reply {

@@ -329,26 +329,14 @@ async fn follow(req: Request) -> Result<Reply> {
                                 json!({"end": end}),
                             ));
                         }
-                        Ok(Reply {
-                            data: Value::Null,
-                            text: None,
-                            exit_code: 0,
-                            error: None,
-                            streamed: true,
-                        })
+                        Ok(Reply::streamed(0))
                     }
                     Err((e, _)) => {
                         if json {
                             super::output::print_stream_line(&super::output::err_envelope(
                                 &e, None,
                             ));
-                            Ok(Reply {
-                                data: Value::Null,
-                                text: None,
-                                exit_code: e.code.exit_code(),
-                                error: None,
-                                streamed: true,
-                            })
+                            Ok(Reply::streamed(e.code.exit_code()))
                         } else {
                             Err(e)
                         }

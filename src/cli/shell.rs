@@ -3,14 +3,12 @@
 //! Raw mode is restored on every exit path: normal return, error, panic (via the panic
 //! cleanup hook) and SIGTERM/SIGHUP (handled in the loop). Window size changes are forwarded.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
 
-use bytes::Bytes;
 use russh::ChannelMsg;
 use rustix::termios::{self, OptionalActions, Termios};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
 
 use super::args::ShellArgs;
 use super::Reply;
@@ -55,25 +53,6 @@ pub fn terminal_size() -> (u32, u32) {
     }
 }
 
-fn stdin_reader() -> mpsc::Receiver<Bytes> {
-    let (tx, rx) = mpsc::channel::<Bytes>(32);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 4096];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
 fn channel_err(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::ConnectFailed, format!("SSH channel failed: {e}"))
 }
@@ -105,7 +84,7 @@ pub async fn run(args: ShellArgs) -> Result<Reply> {
     } else {
         None
     };
-    let mut input = stdin_reader();
+    let mut input = super::exec::spawn_stdin_reader(4096, 32);
     let mut winch =
         signal(SignalKind::window_change()).map_err(|e| Error::local_io("SIGWINCH", &e))?;
     let mut term_sig =

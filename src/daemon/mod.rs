@@ -168,15 +168,8 @@ fn init_logging() -> Option<()> {
 /// Takes the daemon's lifetime lock on the pid file and writes our pid into it.
 fn lock_pid_file(path: &Path) -> Result<std::fs::File> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::local_io(path.display(), &e))?;
+    let mut f =
+        crate::fsutil::open_lock_file(path).map_err(|e| Error::local_io(path.display(), &e))?;
     if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(Error::new(
             ErrorCode::AddressInUse,

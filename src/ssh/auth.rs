@@ -82,6 +82,22 @@ pub fn load_key(source: &KeySource, passphrase: Option<&str>) -> Result<PrivateK
     })
 }
 
+/// The signature hash for an RSA key (the best the server supports); None for other keys.
+async fn rsa_hash(
+    handle: &SshHandle,
+    spec: &ConnectSpec,
+    algorithm: russh::keys::Algorithm,
+) -> Result<Option<russh::keys::HashAlg>> {
+    if !algorithm.is_rsa() {
+        return Ok(None);
+    }
+    Ok(handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| transport(spec, e))?
+        .flatten())
+}
+
 async fn try_key(
     handle: &mut SshHandle,
     spec: &ConnectSpec,
@@ -89,15 +105,7 @@ async fn try_key(
     progress: &mut Progress,
     label: String,
 ) -> Result<bool> {
-    let hash = if key.algorithm().is_rsa() {
-        handle
-            .best_supported_rsa_hash()
-            .await
-            .map_err(|e| transport(spec, e))?
-            .flatten()
-    } else {
-        None
-    };
+    let hash = rsa_hash(handle, spec, key.algorithm()).await?;
     let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
     let result = handle
         .authenticate_publickey(spec.username.clone(), key)
@@ -127,15 +135,7 @@ async fn try_agent(
             break;
         }
         let key = identity.public_key().into_owned();
-        let hash = if key.algorithm().is_rsa() {
-            handle
-                .best_supported_rsa_hash()
-                .await
-                .map_err(|e| transport(spec, e))?
-                .flatten()
-        } else {
-            None
-        };
+        let hash = rsa_hash(handle, spec, key.algorithm()).await?;
         let fp = key.fingerprint(Default::default()).to_string();
         match handle
             .authenticate_publickey_with(spec.username.clone(), key, hash, &mut agent)
