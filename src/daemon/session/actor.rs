@@ -203,7 +203,8 @@ impl Actor {
     }
 
     /// Feeds PTY bytes (or our own `[agentssh]` notices) into every model and subscriber.
-    fn on_output(&mut self, data: &[u8]) {
+    fn on_output(&mut self, chunk: Bytes) {
+        let data: &[u8] = &chunk;
         self.raw.push(data);
         let mut start = 0;
         for (end, payload) in self.scanner.scan(data) {
@@ -219,7 +220,6 @@ impl Actor {
         self.log.push_raw(&data[start..]);
         self.screen.feed(data);
         self.updated_at = crate::now_ms();
-        let chunk = Bytes::copy_from_slice(data);
         self.subscribers.retain(|s| !s.tx.is_closed());
         for s in &mut self.subscribers {
             if s.behind {
@@ -240,7 +240,7 @@ impl Actor {
     fn on_channel(&mut self, msg: Option<ChannelMsg>, re_tx: &mpsc::Sender<Reconnected>) {
         match msg {
             Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                self.on_output(&data)
+                self.on_output(data)
             }
             Some(ChannelMsg::Close) => {
                 // The shell ended: the connection is fine, the session is over.
@@ -255,7 +255,9 @@ impl Actor {
                     self.set_status(Status::Reconnecting);
                     self.spawn_reconnect(re_tx.clone(), 0);
                 } else {
-                    self.on_output(b"\r\n[agentssh] connection lost; session disconnected\r\n");
+                    self.on_output(Bytes::from_static(
+                        b"\r\n[agentssh] connection lost; session disconnected\r\n",
+                    ));
                     self.set_status(Status::Disconnected);
                 }
             }
@@ -285,16 +287,18 @@ impl Actor {
                 self.pty = Some(pty);
                 self.reconnects += 1;
                 self.reconnect_attempts = 0;
-                self.on_output(
+                self.on_output(Bytes::from_static(
                     b"\r\n[agentssh] reconnected after the connection dropped; the previous shell state (directory, variables, running programs) was lost\r\n",
-                );
+                ));
                 self.set_status(Status::Running);
             }
             Err(e) => {
                 tracing::info!(session = %self.meta.id, "reconnect failed: {}", e.message);
                 self.reconnect_attempts += 1;
                 if self.reconnect_attempts >= MAX_RECONNECT_ATTEMPTS {
-                    self.on_output(b"\r\n[agentssh] could not reconnect; session disconnected\r\n");
+                    self.on_output(Bytes::from_static(
+                        b"\r\n[agentssh] could not reconnect; session disconnected\r\n",
+                    ));
                     self.set_status(Status::Disconnected);
                     return;
                 }
