@@ -22,12 +22,16 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a client waits for the spawn lock held by another client.
 const LOCK_DEADLINE: Duration = Duration::from_secs(15);
 
-/// A connection to the daemon, past the hello.
+/// A connection to the daemon. Our hello is sent on connect; the daemon's is read with the
+/// first frame received (or by [`DaemonClient::handshake`]), so a one-shot command costs one
+/// round trip, not two: the request follows the hello without waiting for the answer. A
+/// daemon that speaks another protocol answers the hello and closes without reading
+/// further, so a request it could misread is never acted on.
 pub struct DaemonClient {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
-    /// The daemon's pid.
-    pub daemon_pid: u32,
+    /// The daemon's pid, once its hello has been read.
+    daemon_pid: Option<u32>,
 }
 
 fn unavailable(msg: impl Into<String>) -> Error {
@@ -87,7 +91,7 @@ impl DaemonClient {
         let mut c = DaemonClient {
             reader: BufReader::new(r),
             writer: w,
-            daemon_pid: 0,
+            daemon_pid: None,
         };
         c.send(&ClientToDaemon::Hello {
             protocol: protocol::PROTOCOL_VERSION,
@@ -95,7 +99,16 @@ impl DaemonClient {
             client: kind.into(),
         })
         .await?;
-        match c.recv().await? {
+        Ok(c)
+    }
+
+    /// Reads the daemon's hello if it has not been read yet and returns the daemon's pid;
+    /// fails with `version_mismatch` for a daemon that speaks another protocol.
+    pub async fn handshake(&mut self) -> Result<u32> {
+        if let Some(pid) = self.daemon_pid {
+            return Ok(pid);
+        }
+        match self.read_frame().await? {
             DaemonToClient::Hello {
                 protocol: p,
                 version,
@@ -111,8 +124,8 @@ impl DaemonClient {
                         ),
                     ));
                 }
-                c.daemon_pid = pid;
-                Ok(c)
+                self.daemon_pid = Some(pid);
+                Ok(pid)
             }
             _ => Err(unavailable("the daemon answered without a hello")),
         }
@@ -121,14 +134,25 @@ impl DaemonClient {
     /// Sends one frame.
     pub async fn send(&mut self, frame: &ClientToDaemon) -> Result<()> {
         let bytes = protocol::encode(frame)?;
-        self.writer
-            .write_all(&bytes)
-            .await
-            .map_err(|e| unavailable(format!("lost the daemon connection: {e}")))
+        match self.writer.write_all(&bytes).await {
+            Ok(()) => Ok(()),
+            // A daemon of another protocol answers our hello and hangs up: say so, rather
+            // than that the connection broke.
+            Err(_) if self.daemon_pid.is_none() => match self.handshake().await {
+                Err(e) => Err(e),
+                Ok(_) => Err(unavailable("the daemon closed the connection")),
+            },
+            Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
+        }
     }
 
-    /// Receives one frame.
+    /// Receives one frame (after the daemon's hello).
     pub async fn recv(&mut self) -> Result<DaemonToClient> {
+        self.handshake().await?;
+        self.read_frame().await
+    }
+
+    async fn read_frame(&mut self) -> Result<DaemonToClient> {
         match protocol::read_frame(&mut self.reader).await {
             Ok(Some(f)) => protocol::decode(&f)
                 .map_err(|e| unavailable(format!("bad frame from the daemon: {e}"))),
@@ -147,9 +171,10 @@ impl DaemonClient {
         }
     }
 
-    /// The writer, for a concurrent stdin pump.
-    pub fn split(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
-        (self.reader, self.writer)
+    /// The reader and writer apart (past the daemon's hello), for a concurrent stdin pump.
+    pub async fn split(mut self) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf)> {
+        self.handshake().await?;
+        Ok((self.reader, self.writer))
     }
 }
 

@@ -382,6 +382,42 @@ fn client_of_another_uid_is_refused() {
     shutdown(&env);
 }
 
+/// A client sends its request right behind its hello. If it speaks another protocol, the
+/// daemon must answer the hello (so the client can say "version mismatch") and act on
+/// nothing it sent after it, not even a request that parses.
+#[test]
+fn a_request_behind_a_foreign_protocol_hello_is_not_acted_on() {
+    use std::io::{BufRead, BufReader};
+    let env = TestEnv::new();
+    let pid = autostart_without_sshd(&env);
+    let mut s = UnixStream::connect(socket_path(&env)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"{\"type\":\"hello\",\"protocol\":999,\"version\":\"9.9.9\",\"client\":\"cli\"}\n\
+          {\"type\":\"request\",\"op\":\"shutdown\"}\n",
+    )
+    .expect("send hello and request");
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read the daemon's hello");
+    let hello: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(hello["protocol"], 1, "{hello}");
+    line.clear();
+    let n = r.read_line(&mut line).expect("read after the hello");
+    assert_eq!(
+        n, 0,
+        "the daemon went on talking to a foreign client: {line:?}"
+    );
+    assert_eq!(
+        status_pid(&env),
+        pid,
+        "the daemon obeyed the foreign shutdown request"
+    );
+    assert!(pid_running(pid));
+    shutdown(&env);
+}
+
 #[test]
 fn bad_frames_and_hung_clients_do_not_disturb_others() {
     let env = TestEnv::new();

@@ -99,19 +99,22 @@ fn alive(pid: u32) -> bool {
 
 async fn shutdown() -> Result<Reply> {
     let paths = Paths::current();
-    let client = match DaemonClient::connect_existing("cli").await {
-        Ok(Some(c)) => c,
+    let connected = match DaemonClient::connect_existing("cli").await {
+        Ok(Some(mut c)) => c.handshake().await.map(|pid| (c, pid)),
         Ok(None) => {
             return Ok(Reply::ok(
                 json!({"was_running": false}),
                 "daemon was not running",
             ))
         }
+        Err(e) => Err(e),
+    };
+    let (client, pid) = match connected {
+        Ok(c) => c,
         // A daemon of another version cannot be asked in its own protocol: signal it.
         Err(e) if e.code == ErrorCode::VersionMismatch => return terminate_by_peer(&paths).await,
         Err(e) => return Err(e),
     };
-    let pid = client.daemon_pid;
     into_result(client.request(Request::Shutdown).await?).map_err(|(e, _)| e)?;
     wait_gone(pid, &paths).await?;
     Ok(Reply::ok(

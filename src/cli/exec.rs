@@ -172,7 +172,7 @@ async fn run_via_daemon(
             retry: args.retry,
         };
         client.send(&ClientToDaemon::Request(request)).await?;
-        let (mut reader, writer) = client.split();
+        let (mut reader, writer) = client.split().await?;
         // The pump owns the write half and keeps it open until we drop its handle: the
         // daemon takes a closed socket for a client that went away.
         let pump = tokio::spawn(pump_stdin(stdin.take(), writer));

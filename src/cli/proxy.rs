@@ -11,6 +11,7 @@ use crate::protocol::{ProxyForward, Request};
 
 /// `proxy ...`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ProxyCommand {
     /// Start a local forward, a SOCKS5 proxy or a reverse forward (kept by the daemon).
     #[command(
@@ -41,7 +42,7 @@ pub enum ProxyCommand {
     },
 }
 
-/// `proxy create`.
+// `proxy create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]

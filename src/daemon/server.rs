@@ -76,8 +76,10 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let hello = tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await;
-    let client = match hello {
-        Ok(Ok(ClientToDaemon::Hello { client, .. })) => client,
+    let (client, their_protocol) = match hello {
+        Ok(Ok(ClientToDaemon::Hello {
+            client, protocol, ..
+        })) => (client, protocol),
         Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
             tracing::debug!("client without a valid hello dropped");
             return;
@@ -89,6 +91,12 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         pid: std::process::id(),
     };
     if send(&mut w, &ours).await.is_err() {
+        return;
+    }
+    // Clients send their request right behind the hello; one in another protocol could be
+    // misread, so it is not read at all. Our hello tells the client why.
+    if their_protocol != protocol::PROTOCOL_VERSION {
+        tracing::info!(their_protocol, "refused a client speaking another protocol");
         return;
     }
     let request = match tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await {

@@ -5,11 +5,13 @@
 //! the verdict is kept so a refused key is reported as `host_key_unknown`/`host_key_changed`,
 //! not as a generic handshake failure. Connections set `nodelay` and a 5 s keepalive.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::{Config, Handle, Handler};
 use russh::keys::PublicKeyOrCertificate;
+use russh::{cipher, Preferred};
 
 use super::auth;
 use super::forward::ForwardRegistry;
@@ -166,8 +168,60 @@ fn client_config() -> Arc<Config> {
         nodelay: true,
         window_size: 8 * 1024 * 1024,
         maximum_packet_size: 65535,
+        preferred: Preferred {
+            cipher: Cow::Borrowed(cipher_order(hardware_aes_gcm())),
+            ..Preferred::default()
+        },
         ..Config::default()
     })
+}
+
+/// AES-256-GCM before ChaCha20-Poly1305, for CPUs with AES and carry-less multiply.
+const CIPHERS_AES_FIRST: &[cipher::Name] = &[
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+
+/// OpenSSH's order: ChaCha20-Poly1305 first (constant time without AES instructions).
+const CIPHERS_CHACHA_FIRST: &[cipher::Name] = &[
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_GCM,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
+
+/// The cipher preference sent to the server. Both AEADs are constant time in ring; with
+/// AES instructions AES-256-GCM costs a fraction of ChaCha20-Poly1305 on both ends of
+/// the connection, which is what bulk transfers (forwards, SFTP) are bound by. Without
+/// them it would be the slower one, so OpenSSH's order is kept.
+fn cipher_order(hardware_aes: bool) -> &'static [cipher::Name] {
+    if hardware_aes {
+        CIPHERS_AES_FIRST
+    } else {
+        CIPHERS_CHACHA_FIRST
+    }
+}
+
+/// Whether this CPU runs AES-GCM in hardware (AES rounds and carry-less multiply).
+fn hardware_aes_gcm() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 /// First retry delay; doubles up to [`MAX_BACKOFF`].
@@ -316,4 +370,21 @@ where
         })?;
     auth::authenticate(&mut handle, spec).await?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod cipher_tests {
+    use super::*;
+
+    #[test]
+    fn aes_gcm_leads_only_with_hardware_aes() {
+        assert_eq!(cipher_order(true)[0], cipher::AES_256_GCM);
+        assert_eq!(cipher_order(false)[0], cipher::CHACHA20_POLY1305);
+        // Both orders offer the same set, so no server that accepts one refuses the other.
+        let mut with: Vec<_> = cipher_order(true).iter().map(|c| c.as_ref()).collect();
+        let mut without: Vec<_> = cipher_order(false).iter().map(|c| c.as_ref()).collect();
+        with.sort_unstable();
+        without.sort_unstable();
+        assert_eq!(with, without);
+    }
 }

@@ -93,7 +93,7 @@ pub async fn open_watch(
             take_control,
         }))
         .await?;
-    let (mut reader, writer) = client.split();
+    let (mut reader, writer) = client.split().await?;
     // The first frame says whether the watch started; a refusal is the caller's error.
     match recv_from(&mut reader).await? {
         DaemonToClient::Watch(ev) => {

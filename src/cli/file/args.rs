@@ -17,7 +17,7 @@ pub enum MethodArg {
     Scp,
 }
 
-/// Connection flags shared by every `file` command.
+// Connection flags shared by every `file` command.
 #[derive(Debug, Clone, Args)]
 pub struct FileConn {
     #[command(flatten)]
@@ -36,7 +36,7 @@ pub struct FileConn {
     pub method: MethodArg,
 }
 
-/// `file upload` / `file download`.
+// `file upload` / `file download`.
 #[derive(Debug, Args)]
 pub struct TransferArgs {
     #[command(flatten)]
@@ -52,7 +52,7 @@ pub struct TransferArgs {
     pub recursive: bool,
 }
 
-/// `file ls` / `file read`.
+// `file ls` / `file read`.
 #[derive(Debug, Args)]
 pub struct RemoteArgs {
     #[command(flatten)]
@@ -62,7 +62,7 @@ pub struct RemoteArgs {
     pub remote: String,
 }
 
-/// `file write`.
+// `file write`.
 #[derive(Debug, Args)]
 pub struct WriteArgs {
     #[command(flatten)]
@@ -86,7 +86,7 @@ pub struct WriteArgs {
     pub append: bool,
 }
 
-/// `file edit`.
+// `file edit`.
 #[derive(Debug, Args)]
 pub struct EditArgs {
     #[command(flatten)]
@@ -108,7 +108,7 @@ pub struct EditArgs {
     pub all: bool,
 }
 
-/// `file delete`.
+// `file delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
@@ -123,6 +123,7 @@ pub struct DeleteArgs {
 
 /// `file ...`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum FileCommand {
     /// Copy a local file (or tree, with --recursive) to the server; modes and mtimes kept.
     #[command(

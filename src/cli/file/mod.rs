@@ -286,7 +286,7 @@ async fn via_daemon(
             action: action.clone(),
         }));
         client.send(&ClientToDaemon::Request(req)).await?;
-        let (mut reader, writer) = client.split();
+        let (mut reader, writer) = client.split().await?;
         // The pump owns the write half and keeps it open until we abort it: the daemon takes
         // a closed socket for a client that went away (and cancels the operation).
         let input = action.wants_input().then(stdin_input);
