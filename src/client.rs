@@ -22,9 +22,10 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a client waits for the spawn lock held by another client.
 const LOCK_DEADLINE: Duration = Duration::from_secs(15);
 
-/// A connection to the daemon. Our hello is sent on connect; the daemon's is read with the
-/// first frame received (or by [`DaemonClient::handshake`]), so a one-shot command costs one
-/// round trip, not two: the request follows the hello without waiting for the answer. A
+/// A connection to the daemon. Our hello goes out with the first frame we send (one write),
+/// and the daemon's is read with the first frame received (or by
+/// [`DaemonClient::handshake`]), so a one-shot command costs one round trip, not two: the
+/// request follows the hello without waiting for the answer. A
 /// daemon that speaks another protocol answers the hello and closes without reading
 /// further, so a request it could misread is never acted on.
 pub struct DaemonClient {
@@ -32,6 +33,8 @@ pub struct DaemonClient {
     writer: OwnedWriteHalf,
     /// The daemon's pid, once its hello has been read.
     daemon_pid: Option<u32>,
+    /// Our encoded hello until it is written (ahead of the first frame).
+    unsent_hello: Vec<u8>,
 }
 
 fn unavailable(msg: impl Into<String>) -> Error {
@@ -88,18 +91,17 @@ impl DaemonClient {
 
     async fn hello(stream: UnixStream, kind: &str) -> Result<DaemonClient> {
         let (r, w) = stream.into_split();
-        let mut c = DaemonClient {
-            reader: BufReader::new(r),
-            writer: w,
-            daemon_pid: None,
-        };
-        c.send(&ClientToDaemon::Hello {
+        let unsent_hello = protocol::encode(&ClientToDaemon::Hello {
             protocol: protocol::PROTOCOL_VERSION,
             version: protocol::BINARY_VERSION.into(),
             client: kind.into(),
+        })?;
+        Ok(DaemonClient {
+            reader: BufReader::new(r),
+            writer: w,
+            daemon_pid: None,
+            unsent_hello,
         })
-        .await?;
-        Ok(c)
     }
 
     /// Reads the daemon's hello if it has not been read yet and returns the daemon's pid;
@@ -107,6 +109,13 @@ impl DaemonClient {
     pub async fn handshake(&mut self) -> Result<u32> {
         if let Some(pid) = self.daemon_pid {
             return Ok(pid);
+        }
+        if !self.unsent_hello.is_empty() {
+            let hello = std::mem::take(&mut self.unsent_hello);
+            self.writer
+                .write_all(&hello)
+                .await
+                .map_err(|e| unavailable(format!("lost the daemon connection: {e}")))?;
         }
         match self.read_frame().await? {
             DaemonToClient::Hello {
@@ -133,7 +142,8 @@ impl DaemonClient {
 
     /// Sends one frame.
     pub async fn send(&mut self, frame: &ClientToDaemon) -> Result<()> {
-        let bytes = protocol::encode(frame)?;
+        let mut bytes = std::mem::take(&mut self.unsent_hello);
+        bytes.extend_from_slice(&protocol::encode(frame)?);
         match self.writer.write_all(&bytes).await {
             Ok(()) => Ok(()),
             // A daemon of another protocol answers our hello and hangs up: say so, rather

@@ -18,6 +18,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::russh_server::RusshServer;
 use common::*;
 use serde_json::Value;
 
@@ -581,6 +582,45 @@ fn assert_status_shape(env: &TestEnv, s: &Value) {
         }
         assert!(row["healthy"].is_boolean(), "{row}");
     }
+}
+
+/// The pool keeps a session channel open ahead of need on each connection. A server that
+/// closes channels left without a request (an idle-channel timeout) closes that spare; the
+/// next exec must notice and open a fresh channel instead of failing on the dead one.
+#[test]
+fn a_spare_channel_the_server_closed_is_replaced() {
+    let env = TestEnv::new();
+    let server = RusshServer::start_closing_idle_sessions(Duration::from_millis(100));
+    {
+        use std::io::Write as _;
+        let mut kh = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.known_hosts_path())
+            .expect("open known_hosts");
+        writeln!(kh, "{}", server.known_hosts_line()).expect("trust the russh server");
+    }
+    let run = |i: usize| {
+        let argv = exec_argv(&env, server.port, &[], &format!("echo {i}"));
+        let (v, rc) = env.json(&strs(&argv));
+        assert_eq!(rc, 0, "exec {i}: {v}");
+        assert_eq!(v["data"]["stdout"], "ok\n", "exec {i}: {v}");
+    };
+    run(0);
+    for i in 1..4 {
+        // Wait until the server has closed the spare opened after the previous exec.
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                server
+                    .idle_sessions_closed
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    >= i
+            }),
+            "the server never closed spare channel {i}"
+        );
+        run(i);
+    }
+    shutdown(&env);
 }
 
 #[test]

@@ -67,10 +67,23 @@ pub fn command_line(words: &[String]) -> Result<String> {
 
 /// Forwards local stdin in chunks when it is not a terminal.
 pub fn stdin_forwarder() -> Option<mpsc::Receiver<Bytes>> {
-    if std::io::stdin().is_terminal() {
+    if std::io::stdin().is_terminal() || stdin_is_dev_null() {
         return None;
     }
     Some(spawn_stdin_reader(64 * 1024, 16))
+}
+
+/// Whether stdin is `/dev/null` (character device 1:3), whose EOF the remote side gets at
+/// once without a reader thread; agents and schedulers often run us that way.
+fn stdin_is_dev_null() -> bool {
+    match rustix::fs::fstat(rustix::stdio::stdin()) {
+        Ok(st) => {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+                && rustix::fs::major(st.st_rdev) == 1
+                && rustix::fs::minor(st.st_rdev) == 3
+        }
+        Err(_) => false,
+    }
 }
 
 /// Reads stdin on its own thread in reads of at most `chunk` bytes, queueing up to `queue`

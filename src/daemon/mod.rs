@@ -14,6 +14,7 @@ pub mod server;
 pub mod session;
 pub mod session_requests;
 pub mod sessions;
+pub mod spare;
 pub mod watching;
 
 use std::os::unix::fs::PermissionsExt;

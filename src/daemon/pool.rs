@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use russh::client::Msg;
+use russh::Channel;
+
+use super::spare::Spare;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::client::{Connection, SshHandle};
 use crate::ssh::spec::ConnectSpec;
@@ -33,12 +37,26 @@ pub struct PooledConn {
     /// Channels ever opened on it.
     pub channels_opened: AtomicU64,
     conn: Connection,
+    /// A session channel opened ahead of need.
+    pub(super) spare: Spare,
 }
 
 impl PooledConn {
     /// The russh handle.
     pub fn handle(&self) -> &SshHandle {
         &self.conn.handle
+    }
+
+    /// A session channel: the spare opened in advance if the server still holds it open,
+    /// else a new one. Either way a spare for the next caller is then opened in the
+    /// background (see [`super::spare`]).
+    pub async fn open_session(self: &Arc<Self>) -> std::result::Result<Channel<Msg>, russh::Error> {
+        let channel = match self.spare.take_open() {
+            Some(channel) => channel,
+            None => self.handle().channel_open_session().await?,
+        };
+        Spare::refill(self);
+        Ok(channel)
     }
 
     /// Where this connection's remote-forward channels go (reverse proxies register here).
@@ -312,6 +330,7 @@ impl Actor {
                     created: Instant::now(),
                     channels_opened: AtomicU64::new(0),
                     conn,
+                    spare: Spare::default(),
                 });
                 self.entries.push(Entry {
                     conn,

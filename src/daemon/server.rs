@@ -265,7 +265,7 @@ async fn exec(
             Ok(l) => l,
             Err(error) => return Response::Err { error, data: None },
         };
-        match crate::ssh::exec::open_channel(lease.conn.handle()).await {
+        match lease.conn.open_session().await {
             Ok(ch) => {
                 opened = Some((lease, ch));
                 break;

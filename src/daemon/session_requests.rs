@@ -205,14 +205,12 @@ async fn session_exec(
     timeout_ms: u64,
 ) -> Result<Value> {
     let conn = h.connection().await?;
-    let channel = crate::ssh::exec::open_channel(conn.handle())
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::ConnectFailed,
-                format!("cannot open an exec channel: {e}"),
-            )
-        })?;
+    let channel = conn.open_session().await.map_err(|e| {
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("cannot open an exec channel: {e}"),
+        )
+    })?;
     let req = ExecRequest {
         command,
         timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),

@@ -179,6 +179,9 @@ pub async fn run_on_channel(
     let mut killing: Option<tokio::time::Instant> = None;
     let mut sent_kill = false;
     let mut cancelled = false;
+    // Whether the server said anything on the channel after our exec request (its reply,
+    // output, an exit status): a channel that closes before that never ran the command.
+    let mut answered = false;
     tokio::pin!(cancel);
     loop {
         let wake = match (killing, deadline) {
@@ -211,6 +214,17 @@ pub async fn run_on_channel(
                 continue;
             }
         };
+        answered |= matches!(
+            msg,
+            Some(
+                ChannelMsg::Success
+                    | ChannelMsg::Data { .. }
+                    | ChannelMsg::ExtendedData { .. }
+                    | ChannelMsg::ExitStatus { .. }
+                    | ChannelMsg::ExitSignal { .. }
+                    | ChannelMsg::Eof
+            )
+        );
         match msg {
             Some(ChannelMsg::Data { data }) => {
                 let _ = out.send(ExecOutput::Stdout(data)).await;
@@ -227,6 +241,13 @@ pub async fn run_on_channel(
                 return Err(Error::new(
                     ErrorCode::RemoteIo,
                     "the server refused to run the command (exec request denied)",
+                ));
+            }
+            Some(ChannelMsg::Close) | None if !answered && !outcome.timed_out => {
+                stdin_task.abort();
+                return Err(Error::new(
+                    ErrorCode::ConnectFailed,
+                    "the server closed the channel before running the command (nothing ran)",
                 ));
             }
             Some(ChannelMsg::Close) | None => break,

@@ -3,12 +3,16 @@
 //! fingerprint is OpenSSH's), any user, password `pw` or any public key.
 //!
 //! Every `exec` request is answered with `ok\n` on stdout, exit status 0, EOF and close.
+//! [`RusshServer::start_closing_idle_sessions`] also closes, after a delay, every session
+//! channel that has had no request (as servers with an idle-channel timeout do).
 //! Dropping the server (or [`RusshServer::stop`]) closes the listener and every connection,
 //! so the same port can be served again, e.g. with a different host key.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -29,6 +33,8 @@ pub struct RusshServer {
     pub host_key_fingerprint: String,
     /// Holds the host key files.
     pub dir: TempDir,
+    /// Session channels the server closed for want of a request.
+    pub idle_sessions_closed: Arc<AtomicUsize>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -42,6 +48,16 @@ impl RusshServer {
     /// Start on `port` (0: any free port) with a fresh ed25519 host key. Retries binding
     /// for up to 10 s (e.g. right after a previous server on that port stopped).
     pub fn start_on(port: u16) -> RusshServer {
+        RusshServer::start_inner(port, None)
+    }
+
+    /// Like [`RusshServer::start`], and every session channel still without a request
+    /// `after` its opening is closed by the server.
+    pub fn start_closing_idle_sessions(after: Duration) -> RusshServer {
+        RusshServer::start_inner(0, Some(after))
+    }
+
+    fn start_inner(port: u16, close_idle_after: Option<Duration>) -> RusshServer {
         let dir = tempfile::Builder::new()
             .prefix("agentssh-russh-")
             .tempdir()
@@ -62,6 +78,11 @@ impl RusshServer {
         });
         let (port_tx, port_rx) = mpsc::channel::<Result<u16, String>>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let idle_sessions_closed = Arc::new(AtomicUsize::new(0));
+        let mut server = TestServer {
+            close_idle_after,
+            idle_sessions_closed: idle_sessions_closed.clone(),
+        };
         let thread = thread::Builder::new()
             .name("russh-server".into())
             .spawn(move || {
@@ -88,7 +109,6 @@ impl RusshServer {
                         return;
                     };
                     let _ = port_tx.send(Ok(listener.local_addr().unwrap().port()));
-                    let mut server = TestServer;
                     let running = server.run_on_socket(config, &listener);
                     tokio::select! {
                         _ = running => {}
@@ -108,6 +128,7 @@ impl RusshServer {
             host_key_pub,
             host_key_fingerprint,
             dir,
+            idle_sessions_closed,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
         }
@@ -171,16 +192,28 @@ fn fingerprint(path: &Path) -> String {
 }
 
 #[derive(Clone)]
-struct TestServer;
+struct TestServer {
+    close_idle_after: Option<Duration>,
+    idle_sessions_closed: Arc<AtomicUsize>,
+}
 
 impl russh::server::Server for TestServer {
     type Handler = TestHandler;
     fn new_client(&mut self, _: Option<std::net::SocketAddr>) -> TestHandler {
-        TestHandler
+        TestHandler {
+            close_idle_after: self.close_idle_after,
+            idle_sessions_closed: self.idle_sessions_closed.clone(),
+            requested: Arc::default(),
+        }
     }
 }
 
-struct TestHandler;
+struct TestHandler {
+    close_idle_after: Option<Duration>,
+    idle_sessions_closed: Arc<AtomicUsize>,
+    /// Channels that have had an exec request.
+    requested: Arc<Mutex<HashSet<ChannelId>>>,
+}
 
 impl russh::server::Handler for TestHandler {
     type Error = russh::Error;
@@ -203,11 +236,22 @@ impl russh::server::Handler for TestHandler {
 
     async fn channel_open_session(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         reply.accept().await;
+        if let Some(after) = self.close_idle_after {
+            let requested = self.requested.clone();
+            let closed = self.idle_sessions_closed.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let idle = !requested.lock().unwrap().contains(&channel.id());
+                if idle && channel.close().await.is_ok() {
+                    closed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
         Ok(())
     }
 
@@ -217,6 +261,7 @@ impl russh::server::Handler for TestHandler {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.requested.lock().unwrap().insert(channel);
         session.channel_success(channel)?;
         session.data(channel, b"ok\n".to_vec())?;
         session.exit_status_request(channel, 0)?;

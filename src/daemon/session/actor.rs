@@ -48,17 +48,12 @@ pub(super) async fn open_pty(
     rows: u16,
 ) -> Result<Pty> {
     let lease = pool.acquire(spec, retry).await?;
-    let channel = lease
-        .conn
-        .handle()
-        .channel_open_session()
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::ConnectFailed,
-                format!("cannot open a PTY channel: {e}"),
-            )
-        })?;
+    let channel = lease.conn.open_session().await.map_err(|e| {
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("cannot open a PTY channel: {e}"),
+        )
+    })?;
     let (reader, writer) = channel.split();
     let fail =
         |e: russh::Error| Error::new(ErrorCode::ConnectFailed, format!("PTY setup failed: {e}"));
