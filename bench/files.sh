@@ -16,8 +16,9 @@
 #   KEY         private key file authorised for USER (required, unencrypted)
 #   HOST        server address (default 127.0.0.1)
 #   AGENTSSH    agentssh binary (default: target/release/agentssh beside this script)
-#   CIPHER      cipher for the OpenSSH clients (default chacha20-poly1305@openssh.com,
-#               which is what agentssh negotiates with OpenSSH)
+#   CIPHER      cipher for the OpenSSH clients (default: what agentssh negotiates with
+#               OpenSSH on this CPU: aes256-gcm@openssh.com with AES and carry-less
+#               multiply instructions, else chacha20-poly1305@openssh.com)
 #   LOCAL_DIR   local scratch dir (default /dev/shm/agentssh-bench-local)
 #   REMOTE_DIR  remote scratch dir, created/wiped over ssh (default
 #               /dev/shm/agentssh-bench-remote)
@@ -35,7 +36,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${KEY:?set KEY to the private key path}"
 HOST=${HOST:-127.0.0.1}
 AGENTSSH=${AGENTSSH:-$here/../target/release/agentssh}
-CIPHER=${CIPHER:-chacha20-poly1305@openssh.com}
+# The same test as agentssh's cipher_order (src/ssh/client.rs), read from /proc/cpuinfo.
+if grep -qw aes /proc/cpuinfo && grep -qwE 'pclmulqdq|pmull' /proc/cpuinfo; then
+    CIPHER=${CIPHER:-aes256-gcm@openssh.com}
+else
+    CIPHER=${CIPHER:-chacha20-poly1305@openssh.com}
+fi
 LOCAL_DIR=${LOCAL_DIR:-/dev/shm/agentssh-bench-local}
 REMOTE_DIR=${REMOTE_DIR:-/dev/shm/agentssh-bench-remote}
 RUNS=${RUNS:-5}

@@ -52,7 +52,7 @@ How to run (as root, on a machine prepared with `bash scripts/test-setup.sh`):
 
 | script | what it measures | section |
 |---|---|---|
-| `bench/run.sh` | `exec` (direct and through the daemon) vs `ssh` (plain and ControlMaster), the CLI→daemon round trip, the `session send --wait-idle` echo round trip; then runs `bench/criterion.sh` | `exec` |
+| `bench/run.sh` | `exec` (direct and through the daemon) vs `ssh` (plain and ControlMaster), the CLI→daemon round trip, the `session send --wait-idle` echo round trip; 100 idle sessions (RSS, CPU); a 1 GiB flood into one session (RSS, other sessions' read latency); then runs `bench/criterion.sh` | `exec`, `idle`, `flood` |
 | `bench/criterion.sh` | in-process criterion benches (`benches/screen.rs`, `benches/dashboard.rs`): screen/clean-log ingest, keyframes, dashboard frame time | `criterion` |
 | `bench/proxy.sh` | `proxy create --local` forward vs `ssh -L` throughput, both directions | `proxy` |
 | `bench/files.sh` | 1 GiB SFTP upload/download vs `sftp`, 1,000 small files vs `scp -r` | `files` |
@@ -65,8 +65,9 @@ HOME/XDG tree (so its agentssh daemon is private) and cleans up on exit. `bench/
 use `USER=agentssh-bench`).
 
 Environment knobs of `bench/run.sh`: `BENCH_RUNS` (default 30), `BENCH_WARMUP` (3),
-`BENCH_ROUNDS` (3), `BENCH_CRITERION=0` to skip the criterion benches, `BENCH_FULL=1` for
-full (not `--quick`) criterion runs.
+`BENCH_ROUNDS` (3), `BENCH_IDLE=0` / `BENCH_FLOOD=0` / `BENCH_CRITERION=0` to skip the idle,
+flood or criterion parts, `BENCH_IDLE_SESSIONS` (100), `BENCH_IDLE_SECS` (10),
+`BENCH_FLOOD_BYTES` (1 GiB), `BENCH_FULL=1` for full (not `--quick`) criterion runs.
 """
 
 text = open(path, encoding="utf-8").read() if os.path.exists(path) else INTRO
