@@ -8,8 +8,9 @@
 //!
 //! The server sees an open session channel with no request on it, as between `ssh`'s
 //! channel open and its exec request: nothing runs, nothing is logged at OpenSSH's default
-//! level. A spare the server has closed meanwhile (OpenSSH's `ChannelTimeout`, say) is
-//! noticed when taken and replaced by a fresh channel; when the server refuses the
+//! level. A spare the server has closed meanwhile (a server with an idle-channel timeout,
+//! say; OpenSSH 9.2's `ChannelTimeout session=` was seen to leave it alone) is noticed when
+//! taken and replaced by a fresh channel; when the server refuses the
 //! replacement (its `MaxSessions` reached) the connection simply has no spare until the next
 //! caller opens one. A server that closes the spare in the instant between that check and
 //! our request makes the request fail with `connect_failed` and "nothing ran" (see
@@ -59,7 +60,8 @@ impl Spare {
         if has_one || conn.handle().is_closed() || spare.refilling.swap(true, Ordering::AcqRel) {
             return;
         }
-        // A weak reference: a connection the pool drops is not kept alive by its refill.
+        // A weak reference: a connection the pool has dropped is not revived by a refill
+        // that starts late, and is kept at most until an open in flight ends.
         let weak = Arc::downgrade(conn);
         tokio::spawn(async move {
             let Some(conn) = weak.upgrade() else { return };
