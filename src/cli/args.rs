@@ -517,9 +517,7 @@ mod tests {
                 "`{path}` shows a struct's comment as its help line: {about}"
             );
         }
-        let mut exec = Cli::command();
-        exec.build();
-        let exec = exec.find_subcommand("exec").expect("exec exists");
+        let exec = cmd.find_subcommand("exec").expect("exec exists");
         assert_eq!(
             exec.get_about().map(|about| about.to_string()).as_deref(),
             Some("Run one command on a server and return its output and exit status")

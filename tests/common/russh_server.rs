@@ -245,6 +245,8 @@ impl russh::server::Handler for TestHandler {
             let requested = self.requested.clone();
             let closed = self.idle_sessions_closed.clone();
             tokio::spawn(async move {
+                // The delay is the behaviour being simulated (an idle-channel timeout), not
+                // a wait for anything.
                 tokio::time::sleep(after).await;
                 let idle = !requested.lock().unwrap().contains(&channel.id());
                 if idle && channel.close().await.is_ok() {
