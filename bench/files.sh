@@ -24,6 +24,8 @@
 #               /dev/shm/agentssh-bench-remote)
 #   RUNS        hyperfine runs per command (default 5)
 #   SIZE        big-file size for head -c (default 1G)
+#   KEEP_DATA   1 keeps the scratch data (about 3 GiB on each side) after the run; by
+#               default both scratch dirs are removed on exit
 #
 # Example:
 #   cargo build --release
@@ -59,6 +61,15 @@ ssh_opts=(-o BatchMode=yes -o IdentitiesOnly=yes -i "$KEY" -c "$CIPHER"
 conn=(-H "$HOST" -P "$PORT" -u "$USER" --private-key-path "$KEY")
 q() { printf '%q' "$1"; }
 remote() { ssh "${ssh_opts[@]}" -p "$PORT" "$USER@$HOST" "$@"; }
+
+# The scratch dirs hold several GiB, on /dev/shm by default (memory): remove them on exit,
+# however the run ends, unless asked to keep them.
+cleanup() {
+    [[ ${KEEP_DATA:-0} == 1 ]] && return
+    remote "rm -rf $(q "$REMOTE_DIR")" || echo "bench: could not remove $HOST:$REMOTE_DIR" >&2
+    rm -rf "$LOCAL_DIR" # last: it holds the known_hosts file that remote() uses
+}
+trap cleanup EXIT
 
 echo "== preparing data in $LOCAL_DIR and $HOST:$REMOTE_DIR"
 remote "rm -rf $(q "$REMOTE_DIR") && mkdir -p $(q "$REMOTE_DIR")"
@@ -114,4 +125,8 @@ run "1000x4KiB-recursive-upload" \
     "$clean" files
 
 echo
-echo "== done; scratch data left in $LOCAL_DIR and $HOST:$REMOTE_DIR"
+if [[ ${KEEP_DATA:-0} == 1 ]]; then
+    echo "== done; scratch data left in $LOCAL_DIR and $HOST:$REMOTE_DIR"
+else
+    echo "== done; removing the scratch data"
+fi
