@@ -229,7 +229,13 @@ pub fn run(opts: RunOptions) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the runtime: {e}")))?;
-    let result = rt.block_on(serve(paths.clone(), opts));
+    // The accept loop runs on a worker, not on this thread: a connection task it spawns then
+    // starts on the same worker (tokio's LIFO slot) instead of waking another thread first.
+    let result = rt.block_on(async {
+        tokio::spawn(serve(paths.clone(), opts))
+            .await
+            .unwrap_or_else(|e| Err(Error::internal(format!("the accept loop failed: {e}"))))
+    });
     let _ = std::fs::remove_file(&paths.socket);
     let _ = std::fs::remove_file(&paths.pid_file);
     tracing::info!("daemon stopped");
