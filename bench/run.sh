@@ -14,7 +14,8 @@
 #    rotates, so both commands see the same machine conditions), medians from the JSON:
 #      a. `agentssh exec --direct -- true`  vs  `ssh -o BatchMode=yes host true` (and, for
 #         reference, vs ssh forced to curve25519-sha256, the key exchange russh negotiates)
-#      b. `agentssh exec -- true` (warm daemon) vs `ssh` with a warm ControlMaster
+#      b. `agentssh exec -- true` (warm daemon) vs `ssh` with a warm ControlMaster; with
+#         tcpdump installed, also sshd's own time per pooled exec on the wire (bench/wire.py)
 #      c. `agentssh --json daemon status` (CLI→daemon round trip), and process-start floors
 #         (`agentssh --version`, `ssh -V`, `/bin/sh -c true`) for the analysis
 #      d. `session send --wait-idle 50 --input $'echo hi\n'` (echo round trip)
@@ -80,6 +81,7 @@ chmod 0755 "$WORK" # sshd reads authorized_keys as the bench user
 RUN_ID="bench-$$-$(basename "$WORK")"
 SSHD_PID=""
 DAEMON_STARTED=""
+TCPDUMP_PID=""
 
 # Pids of processes this run started that may have outlived it (the autostarted daemon and
 # its children), recognised by the AGENTSSH_BENCH_ID marker in their environment.
@@ -104,6 +106,10 @@ descendants() {
 
 cleanup() {
     set +e
+    if [[ -n $TCPDUMP_PID ]]; then
+        kill "$TCPDUMP_PID" 2>/dev/null
+        wait "$TCPDUMP_PID" 2>/dev/null
+    fi
     if [[ -n $DAEMON_STARTED ]]; then
         in_env "$AS" --json daemon shutdown >/dev/null 2>&1
     fi
@@ -315,6 +321,31 @@ once "ssh -O check" "$SSH_CHECK" >/dev/null
 bench pooled agentssh "$AS_POOLED" openssh "$SSH_MUX" openssh-check "$SSH_CHECK"
 pooled_new_conns=$(($(connections) - conn_before))
 
+# b″. sshd's own time per pooled exec, on the wire: from the exec request leaving the daemon
+# to the server's last packet (exit status, EOF, close), so the analysis can separate what
+# sshd spends from what the client side spends. Needs tcpdump; skipped without it.
+WIRE="nan 0"
+if command -v tcpdump >/dev/null; then
+    log "wire: 50 pooled execs under tcpdump"
+    tcpdump -i lo -n -s 128 -U --immediate-mode -w "$WORK/wire.pcap" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
+    TCPDUMP_PID=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$WORK/tcpdump.err" && break
+        kill -0 "$TCPDUMP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    grep -q "listening on" "$WORK/tcpdump.err" || die "tcpdump did not start: $(cat "$WORK/tcpdump.err")"
+    for ((i = 0; i < 50; i++)); do
+        once "agentssh exec (wire)" "$AS_POOLED" >/dev/null
+    done
+    kill -INT "$TCPDUMP_PID"
+    wait "$TCPDUMP_PID" || true
+    TCPDUMP_PID=""
+    WIRE="$(python3 "$ROOT/bench/wire.py" "$WORK/wire.pcap" "$PORT")"
+else
+    log "tcpdump not found: skipping sshd's on-the-wire time (apt-get install tcpdump)"
+fi
+
 # c. CLI→daemon round trip, and the process-start floors -------------------------------
 once "agentssh daemon status" "$AS_STATUS" | json_check 'v["data"]["running"] is True' ||
     die "agentssh daemon status: daemon not running"
@@ -334,7 +365,7 @@ in_env "$AS" --json session send -s "$SESSION_ID" --wait-idle "$IDLE_MS" --input
 bench send agentssh "$AS_SEND"
 
 # --- report ----------------------------------------------------------------------------------
-export WORK ROUNDS RUNS WARMUP IDLE_MS pooled_new_conns
+export WORK ROUNDS RUNS WARMUP IDLE_MS pooled_new_conns WIRE
 section="$(
     python3 - <<'PY'
 import glob, json, os, statistics
@@ -365,6 +396,9 @@ p_check = med("pooled", "openssh-check")
 st = med("status", "agentssh")
 f_as, f_ssh, f_sh = (med("floor", l) for l in ("agentssh", "ssh", "sh"))
 send = med("send", "agentssh")
+wire_ms, wire_n = os.environ["WIRE"].split()
+wire, wire_n = float(wire_ms), int(wire_n)
+have_wire = wire_n > 0
 
 rows = [
     ("a. `exec --direct -- true` (new connection) vs `ssh -o BatchMode=yes host true`",
@@ -375,6 +409,9 @@ rows = [
      ms(p_as), ms(p_ssh), f"{p_as / p_ssh:.2f}×", "≤ 0.5×", yes(p_as / p_ssh <= 0.5)),
     ("b′. `ssh -O check` through the same ControlMaster (mux round trip, no session)",
      "—", ms(p_check), "—", "— (reference)", "—"),
+    (f"b″. sshd's own time per pooled `exec -- true`: exec request out → its last packet "
+     f"(exit status, EOF, close), on the wire (tcpdump, {wire_n} commands)",
+     ms(wire) if have_wire else "not measured (no tcpdump)", "—", "—", "— (reference)", "—"),
     ("c. CLI→daemon round trip: `agentssh --json daemon status`",
      ms(st), "—", "—", "≤ 2 ms", yes(st <= 2.0)),
     (f"d. `session send --wait-idle {idle} --input 'echo hi\\n'`, minus the {idle} ms idle window",
@@ -386,6 +423,11 @@ rows = [
 
 n = len(times("direct")["agentssh"])
 session = max(p_ssh - p_check, 0.0)
+# sshd's time per pooled exec: measured on the wire when tcpdump was there, else estimated
+# from ssh's session cost (which also includes a channel-open round trip).
+server = wire if have_wire else session
+server_src = (" (b″, on agentssh's connection)" if have_wire
+              else " (estimated as ssh's session cost; install tcpdump to measure it)")
 nc = int(os.environ["pooled_new_conns"])
 lines = [
     "## End-to-end latency (`bench/run.sh`)",
@@ -408,16 +450,19 @@ lines += [
     f"{ms(d_curve)} and the ratio is {d_as / d_curve:.2f}×. What remains is common to both "
     "clients: sshd's fork and re-exec of a per-connection process, key exchange, public-key "
     "auth and the session (fork, exec `/bin/sh -c true`).",
-    f"- b.: a session through ssh's ControlMaster costs {ms(session)} beyond the mux round "
-    f"trip alone (`ssh -O check`, {ms(p_check)}): sshd opening the session (fork a child, "
-    "exec `/bin/sh -c true`, reap, exit-status, close) plus the master's channel handling. "
-    f"agentssh pays that server side too; the rest of its {ms(p_as)} is process start "
-    f"({ms(f_as)}) and the daemon hop. Even a client that cost no more than `/bin/sh -c true` "
-    f"({ms(f_sh)}) would take ≈{ms(f_sh + session)} here, {(f_sh + session) / p_ssh:.2f}× "
-    "of ssh's time"
-    + (", so the 0.5× budget is out of reach for any client that starts a process per "
-       "command against this sshd. " if f_sh + session > 0.5 * p_ssh else ". ")
-    + f"{nc} new TCP connection(s) reached sshd during the pooled runs (0 = both tools "
+    f"- b.: sshd itself spends {ms(server)} per command{server_src}: fork a child, exec "
+    "`/bin/sh -c true`, reap it, send exit status, EOF and close. Through ssh's master a "
+    f"session costs {ms(session)} beyond the mux round trip alone (b′). agentssh's "
+    f"{ms(p_as)} is that server time, its own process start and exit ({ms(f_as)}, the floor "
+    f"row) and {ms(max(p_as - f_as - server, 0))} for the daemon hop (unix-socket connect, "
+    "request, pool, SSH packets out and back, reply). The budget is "
+    f"{ms(0.5 * p_ssh)}; start-up and sshd's time alone come to {ms(f_as + server)}, "
+    f"{(f_as + server) / p_ssh:.2f}× of ssh's time"
+    + (", before any daemon hop: out of reach for this binary against this sshd, however "
+       "fast the daemon. " if f_as + server > 0.5 * p_ssh else ". ")
+    + f"A client that cost no more than `/bin/sh -c true` ({ms(f_sh)}) would need "
+    f"≈{ms(f_sh + server)} ({(f_sh + server) / p_ssh:.2f}×) plus its own hop. "
+    f"{nc} new TCP connection(s) reached sshd during the pooled runs (0 = both tools "
     "reused their warm connection).",
     f"- c.: {ms(f_as)} of it is starting and exiting the binary (`--version` does no I/O; "
     f"`/bin/sh -c true` takes {ms(f_sh)} on this machine), {ms(max(st - f_as, 0))} is the "

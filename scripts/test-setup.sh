@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare this machine for the agentssh test suite (Debian/Ubuntu).
 #
-# - installs openssh-server, openssh-client, tmux, hyperfine and procps when missing
-#   (runs `apt-get update` only if something is missing);
+# - installs openssh-server, openssh-client, tmux, hyperfine, procps and curl (tests), and
+#   tcpdump (bench/run.sh's on-the-wire server time) when missing (runs `apt-get update`
+#   only if something is missing);
 # - creates /run/sshd (sshd's privilege-separation directory; it lives on tmpfs, so it is
 #   gone after a reboot);
 # - creates the local test users `agentssh-test` (/bin/bash) and `agentssh-bench` (/bin/sh)
@@ -13,7 +14,7 @@
 # Needs root, or passwordless sudo. Prints one line per action taken.
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl)
+PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl tcpdump)
 USERS=("agentssh-test:/bin/bash" "agentssh-bench:/bin/sh")
 PASSWORD="agentssh-test-pw"
 LOCK=/run/lock/agentssh-test-setup.lock
