@@ -591,15 +591,7 @@ fn assert_status_shape(env: &TestEnv, s: &Value) {
 fn a_spare_channel_the_server_closed_is_replaced() {
     let env = TestEnv::new();
     let server = RusshServer::start_closing_idle_sessions(Duration::from_millis(100));
-    {
-        use std::io::Write as _;
-        let mut kh = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(env.known_hosts_path())
-            .expect("open known_hosts");
-        writeln!(kh, "{}", server.known_hosts_line()).expect("trust the russh server");
-    }
+    trust_russh(&env, &server);
     let run = |i: usize| {
         let argv = exec_argv(&env, server.port, &[], &format!("echo {i}"));
         let (v, rc) = env.json(&strs(&argv));
@@ -620,6 +612,74 @@ fn a_spare_channel_the_server_closed_is_replaced() {
         );
         run(i);
     }
+    shutdown(&env);
+}
+
+/// Trusts the in-process russh server in the env's known_hosts.
+fn trust_russh(env: &TestEnv, server: &RusshServer) {
+    use std::io::Write as _;
+    let mut kh = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(env.known_hosts_path())
+        .expect("open known_hosts");
+    writeln!(kh, "{}", server.known_hosts_line()).expect("trust the russh server");
+}
+
+#[test]
+fn a_file_operation_starts_on_the_spare_channel() {
+    let env = TestEnv::new();
+    let server = RusshServer::start();
+    trust_russh(&env, &server);
+    let argv = exec_argv(&env, server.port, &[], "true");
+    let (v, rc) = env.json(&strs(&argv));
+    assert_eq!(rc, 0, "exec: {v}");
+    // The exec's channel, then a spare opened in the background for the next request.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            status(&env)["connection_list"][0]["spare_channel"] == true
+        }),
+        "the daemon never reported a spare channel: {}",
+        status(&env)
+    );
+    let spare = server.channels.lock().unwrap().opened[1];
+    // The exec backend (the russh server has no SFTP) runs `sh` commands; the server answers
+    // every one with "ok", so the read itself fails. Only its first channel matters here.
+    let (port, key) = (
+        server.port.to_string(),
+        env.key_path().display().to_string(),
+    );
+    let (v, _) = env.json(&[
+        "--json",
+        "file",
+        "read",
+        "-H",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-u",
+        TEST_USER,
+        "--private-key-path",
+        &key,
+        "--method",
+        "exec",
+        "--remote",
+        "/etc/hostname",
+    ]);
+    assert_eq!(
+        v["ok"], false,
+        "the russh server cannot serve a real read: {v}"
+    );
+    let log = server.channels.lock().unwrap();
+    assert!(
+        log.execs.len() >= 2,
+        "no command of the file read reached the server: {log:?}"
+    );
+    assert_eq!(
+        log.execs[1], spare,
+        "the file read's first command should run on the spare channel: {log:?}"
+    );
+    drop(log);
     shutdown(&env);
 }
 

@@ -68,7 +68,7 @@ async fn run(
         input: wants_input.then_some(input_rx),
     };
     let (gone_tx, gone_rx) = oneshot::channel::<()>();
-    let op = sftp::run(conn.handle(), req.method, &req.action, ctx, async {
+    let op = sftp::run(&conn, req.method, &req.action, ctx, async {
         if gone_rx.await.is_err() {
             std::future::pending::<()>().await;
         }

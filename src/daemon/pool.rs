@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +22,7 @@ use russh::Channel;
 use super::spare::Spare;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::client::{Connection, SshHandle};
+use crate::ssh::exec::ChannelSource;
 use crate::ssh::spec::ConnectSpec;
 
 /// Channels one connection serves at once before the pool opens another.
@@ -59,9 +61,22 @@ impl PooledConn {
         Ok(channel)
     }
 
+    /// Whether a spare session channel is open and waiting for the next caller.
+    pub fn spare_ready(&self) -> bool {
+        self.spare.is_ready()
+    }
+
     /// Where this connection's remote-forward channels go (reverse proxies register here).
     pub fn forwards(&self) -> &crate::ssh::forward::ForwardRegistry {
         &self.conn.forwards
+    }
+}
+
+/// File operations (SFTP, or the exec backend's commands) take their channels here, so they
+/// start on the spare like `exec` does.
+impl ChannelSource for Arc<PooledConn> {
+    fn session_channel(&self) -> BoxFuture<'_, std::result::Result<Channel<Msg>, russh::Error>> {
+        Box::pin(PooledConn::open_session(self))
     }
 }
 
@@ -97,6 +112,8 @@ pub struct ConnInfo {
     pub idle_ms: u64,
     /// False once the transport is gone.
     pub healthy: bool,
+    /// A session channel is open ahead of need for the next request (see `daemon::spare`).
+    pub spare_channel: bool,
 }
 
 enum Command {
@@ -266,6 +283,7 @@ impl Actor {
                             ms(now - e.last_used)
                         },
                         healthy: !e.conn.handle().is_closed(),
+                        spare_channel: e.conn.spare_ready(),
                     })
                     .collect();
                 let _ = reply.send(rows);

@@ -15,6 +15,10 @@
 //! caller opens one. A server that closes the spare in the instant between that check and
 //! our request makes the request fail with `connect_failed` and "nothing ran" (see
 //! [`crate::ssh::exec::run_on_channel`]), never with a command that seems to have run.
+//!
+//! Callers take it through [`PooledConn::open_session`], which file operations reach via
+//! [`crate::ssh::exec::ChannelSource`]; `daemon status` shows per connection whether a spare
+//! is waiting (`spare_channel`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +54,11 @@ impl Spare {
             }
             Some(Some(_)) => Some(channel),
         }
+    }
+
+    /// Whether a spare is in the slot (it may still turn out closed when taken).
+    pub fn is_ready(&self) -> bool {
+        self.slot.lock().map(|s| s.is_some()).unwrap_or(false)
     }
 
     /// Opens a replacement spare for `conn` in the background, unless one is being opened,

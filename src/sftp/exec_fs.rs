@@ -10,18 +10,19 @@ use super::exec_sh::{parse_entries, sh_error, FMT};
 use super::io::{Entry, Progress, Sink, Source, Stop};
 use super::paths::{self, sh_quote};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::client::SshHandle;
+use crate::ssh::exec::ChannelSource;
 
 /// The exec backend over one connection.
 pub(crate) struct ExecFs<'h> {
-    pub(super) handle: &'h SshHandle,
+    /// Where each command's channel comes from.
+    pub(super) source: &'h dyn ChannelSource,
     pub(super) stop: Stop,
 }
 
 impl<'h> ExecFs<'h> {
-    /// The backend on `handle`.
-    pub fn new(handle: &'h SshHandle, stop: Stop) -> Self {
-        ExecFs { handle, stop }
+    /// The backend on `source`'s connection.
+    pub fn new(source: &'h dyn ChannelSource, stop: Stop) -> Self {
+        ExecFs { source, stop }
     }
 
     /// The login directory, as `pwd -P` prints it there.
@@ -189,7 +190,7 @@ impl<'h> ExecFs<'h> {
     /// Removes files (or symlinks) quietly: for temp-file cleanup, which runs even after the
     /// operation was stopped.
     pub async fn remove_quietly(&self, files: &[String]) -> Result<()> {
-        let this = ExecFs::new(self.handle, Stop::never());
+        let this = ExecFs::new(self.source, Stop::never());
         let cmds: Vec<String> = files
             .iter()
             .map(|f| format!("rm -f -- {}", sh_quote(f)))

@@ -10,7 +10,7 @@ use super::exec_fs::ExecFs;
 use super::io::{interrupted, Entry, Kind, Progress, Sink, Source};
 use super::paths::sh_quote;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::exec::{open_channel, run_on_channel, ExecOutput, ExecRequest};
+use crate::ssh::exec::{run_on_channel, ExecOutput, ExecRequest};
 
 /// `find -printf` format: type, mode, size, mtime, link target, relative path; NUL-separated.
 pub(super) const FMT: &str = r"%y\0%m\0%s\0%T@\0%l\0%P\0";
@@ -111,7 +111,7 @@ impl ExecFs<'_> {
             tty: None,
         };
         self.stop.check()?;
-        let channel = open_channel(self.handle).await.map_err(|e| {
+        let channel = self.source.session_channel().await.map_err(|e| {
             Error::new(
                 ErrorCode::ConnectFailed,
                 format!("cannot open an SSH channel: {e}"),

@@ -39,7 +39,7 @@ pub use ops::MAX_EDIT;
 pub use paths::is_temp_name;
 
 use crate::error::Result;
-use crate::ssh::client::SshHandle;
+use crate::ssh::exec::ChannelSource;
 use crate::ssh::spec::ConnectSpec;
 
 /// Which transport moves the bytes.
@@ -237,10 +237,11 @@ pub struct Ctx {
     pub input: Option<mpsc::Receiver<Input>>,
 }
 
-/// Runs `action` over `handle`. When `cancel` resolves (the client went away, SIGINT) the
-/// operation winds down, removes its temp files and fails with `remote_io`.
+/// Runs `action` on channels from `source` (a bare connection, or a pooled one and its spare
+/// channel). When `cancel` resolves (the client went away, SIGINT) the operation winds down,
+/// removes its temp files and fails with `remote_io`.
 pub async fn run(
-    handle: &SshHandle,
+    source: &dyn ChannelSource,
     method: Method,
     action: &FileAction,
     mut ctx: Ctx,
@@ -248,7 +249,7 @@ pub async fn run(
 ) -> Result<Value> {
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let remote = remote::Remote::open(handle, method, io::Stop::new(stop_rx)).await?;
+    let remote = remote::Remote::open(source, method, io::Stop::new(stop_rx)).await?;
     tracing::info!(action = action.name(), method = remote.method(), path = %action.remote(), "file operation");
     let temps = io::Temps::default();
     let result = {

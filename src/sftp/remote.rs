@@ -8,7 +8,7 @@ use super::paths;
 use super::sftp_fs::SftpFs;
 use super::Method;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::client::SshHandle;
+use crate::ssh::exec::ChannelSource;
 
 enum Backend<'h> {
     Sftp(SftpFs),
@@ -33,10 +33,14 @@ macro_rules! both {
 impl<'h> Remote<'h> {
     /// Opens the backend `method` asks for; `auto` tries SFTP and falls back to exec when
     /// the server has no SFTP subsystem.
-    pub async fn open(handle: &'h SshHandle, method: Method, stop: Stop) -> Result<Remote<'h>> {
+    pub async fn open(
+        source: &'h dyn ChannelSource,
+        method: Method,
+        stop: Stop,
+    ) -> Result<Remote<'h>> {
         let backend = match method {
-            Method::Exec => Backend::Exec(ExecFs::new(handle, stop)),
-            Method::Sftp => match SftpFs::open(handle, stop).await? {
+            Method::Exec => Backend::Exec(ExecFs::new(source, stop)),
+            Method::Sftp => match SftpFs::open(source, stop).await? {
                 Some(s) => Backend::Sftp(s),
                 None => {
                     return Err(Error::new(
@@ -45,9 +49,9 @@ impl<'h> Remote<'h> {
                     ))
                 }
             },
-            Method::Auto => match SftpFs::open(handle, stop.clone()).await? {
+            Method::Auto => match SftpFs::open(source, stop.clone()).await? {
                 Some(s) => Backend::Sftp(s),
-                None => Backend::Exec(ExecFs::new(handle, stop)),
+                None => Backend::Exec(ExecFs::new(source, stop)),
             },
         };
         Ok(Remote {

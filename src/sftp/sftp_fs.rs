@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use super::io::{limited, Entry, Kind, Stop};
 use super::paths;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::client::SshHandle;
+use crate::ssh::exec::ChannelSource;
 
 /// Largest read/write chunk we ask for (OpenSSH's own maximum: 256 KiB - 1 KiB).
 const MAX_CHUNK: u64 = 255 * 1024;
@@ -108,15 +108,16 @@ fn ssh_string(buf: &mut Vec<u8>, s: &str) {
 }
 
 impl SftpFs {
-    /// Opens the `sftp` subsystem on a new channel; `Ok(None)` when the server has none.
-    pub async fn open(handle: &SshHandle, stop: Stop) -> Result<Option<SftpFs>> {
+    /// Opens the `sftp` subsystem on a channel from `source`; `Ok(None)` when the server has
+    /// none.
+    pub async fn open(source: &dyn ChannelSource, stop: Stop) -> Result<Option<SftpFs>> {
         let channel_err = |e: russh::Error| {
             Error::new(
                 ErrorCode::ConnectFailed,
                 format!("cannot open an SSH channel: {e}"),
             )
         };
-        let mut channel = handle.channel_open_session().await.map_err(channel_err)?;
+        let mut channel = source.session_channel().await.map_err(channel_err)?;
         channel
             .request_subsystem(true, "sftp")
             .await

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Sig};
 use serde_json::{json, Value};
@@ -113,10 +114,19 @@ fn remote(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::ConnectFailed, format!("SSH channel failed: {e}"))
 }
 
-/// Opens a session channel for an exec. A failure here means nothing ran, so the caller may
-/// retry on another connection.
-pub async fn open_channel(handle: &SshHandle) -> std::result::Result<Channel<Msg>, russh::Error> {
-    handle.channel_open_session().await
+/// Where session channels come from: a bare connection opens a new one on each call; the
+/// daemon's pooled connection hands over the one it opened ahead of need
+/// (`daemon::spare`), so exec, SFTP and the exec file backend all start without a round trip.
+pub trait ChannelSource: Sync {
+    /// A session channel with no request on it yet. A failure means nothing ran, so the
+    /// caller may retry on another connection.
+    fn session_channel(&self) -> BoxFuture<'_, std::result::Result<Channel<Msg>, russh::Error>>;
+}
+
+impl ChannelSource for SshHandle {
+    fn session_channel(&self) -> BoxFuture<'_, std::result::Result<Channel<Msg>, russh::Error>> {
+        Box::pin(self.channel_open_session())
+    }
 }
 
 /// Runs `req` on a new channel of `handle` (see [`run_on_channel`]).
@@ -126,7 +136,7 @@ pub async fn run_exec(
     stdin: Option<mpsc::Receiver<Bytes>>,
     out: mpsc::Sender<ExecOutput>,
 ) -> Result<ExecOutcome> {
-    let channel = open_channel(handle).await.map_err(|e| {
+    let channel = handle.session_channel().await.map_err(|e| {
         Error::new(
             ErrorCode::ConnectFailed,
             format!("cannot open an SSH channel: {e}"),

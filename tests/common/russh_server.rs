@@ -5,6 +5,8 @@
 //! Every `exec` request is answered with `ok\n` on stdout, exit status 0, EOF and close.
 //! [`RusshServer::start_closing_idle_sessions`] also closes, after a delay, every session
 //! channel that has had no request (as servers with an idle-channel timeout do).
+//! [`RusshServer::channels`] records, in order, the session channels opened and the channels
+//! exec requests arrived on, so a test can tell which channel a request used.
 //! Dropping the server (or [`RusshServer::stop`]) closes the listener and every connection,
 //! so the same port can be served again, e.g. with a different host key.
 
@@ -35,8 +37,19 @@ pub struct RusshServer {
     pub dir: TempDir,
     /// Session channels the server closed for want of a request.
     pub idle_sessions_closed: Arc<AtomicUsize>,
+    /// Session channels opened and exec requests received, in order (all connections).
+    pub channels: Arc<Mutex<ChannelLog>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+}
+
+/// What the server saw of session channels.
+#[derive(Debug, Default)]
+pub struct ChannelLog {
+    /// Session channels, in the order they were opened.
+    pub opened: Vec<ChannelId>,
+    /// The channel of each exec request, in arrival order.
+    pub execs: Vec<ChannelId>,
 }
 
 impl RusshServer {
@@ -79,9 +92,11 @@ impl RusshServer {
         let (port_tx, port_rx) = mpsc::channel::<Result<u16, String>>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let idle_sessions_closed = Arc::new(AtomicUsize::new(0));
+        let channels = Arc::new(Mutex::new(ChannelLog::default()));
         let mut server = TestServer {
             close_idle_after,
             idle_sessions_closed: idle_sessions_closed.clone(),
+            channels: channels.clone(),
         };
         let thread = thread::Builder::new()
             .name("russh-server".into())
@@ -129,6 +144,7 @@ impl RusshServer {
             host_key_fingerprint,
             dir,
             idle_sessions_closed,
+            channels,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
         }
@@ -195,6 +211,7 @@ fn fingerprint(path: &Path) -> String {
 struct TestServer {
     close_idle_after: Option<Duration>,
     idle_sessions_closed: Arc<AtomicUsize>,
+    channels: Arc<Mutex<ChannelLog>>,
 }
 
 impl russh::server::Server for TestServer {
@@ -203,6 +220,7 @@ impl russh::server::Server for TestServer {
         TestHandler {
             close_idle_after: self.close_idle_after,
             idle_sessions_closed: self.idle_sessions_closed.clone(),
+            channels: self.channels.clone(),
             requested: Arc::default(),
         }
     }
@@ -211,6 +229,7 @@ impl russh::server::Server for TestServer {
 struct TestHandler {
     close_idle_after: Option<Duration>,
     idle_sessions_closed: Arc<AtomicUsize>,
+    channels: Arc<Mutex<ChannelLog>>,
     /// Channels that have had an exec request.
     requested: Arc<Mutex<HashSet<ChannelId>>>,
 }
@@ -240,6 +259,7 @@ impl russh::server::Handler for TestHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.channels.lock().unwrap().opened.push(channel.id());
         reply.accept().await;
         if let Some(after) = self.close_idle_after {
             let requested = self.requested.clone();
@@ -264,6 +284,7 @@ impl russh::server::Handler for TestHandler {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.requested.lock().unwrap().insert(channel);
+        self.channels.lock().unwrap().execs.push(channel);
         session.channel_success(channel)?;
         session.data(channel, b"ok\n".to_vec())?;
         session.exit_status_request(channel, 0)?;
