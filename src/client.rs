@@ -41,6 +41,10 @@ fn unavailable(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::DaemonUnavailable, msg)
 }
 
+fn lost(e: std::io::Error) -> Error {
+    unavailable(format!("lost the daemon connection: {e}"))
+}
+
 impl DaemonClient {
     /// Connects to a running daemon; `Ok(None)` when none is listening.
     pub async fn connect_existing(kind: &str) -> Result<Option<DaemonClient>> {
@@ -110,13 +114,7 @@ impl DaemonClient {
         if let Some(pid) = self.daemon_pid {
             return Ok(pid);
         }
-        if !self.unsent_hello.is_empty() {
-            let hello = std::mem::take(&mut self.unsent_hello);
-            self.writer
-                .write_all(&hello)
-                .await
-                .map_err(|e| unavailable(format!("lost the daemon connection: {e}")))?;
-        }
+        self.write_after_hello(&[]).await.map_err(lost)?;
         match self.read_frame().await? {
             DaemonToClient::Hello {
                 protocol: p,
@@ -142,9 +140,8 @@ impl DaemonClient {
 
     /// Sends one frame.
     pub async fn send(&mut self, frame: &ClientToDaemon) -> Result<()> {
-        let mut bytes = std::mem::take(&mut self.unsent_hello);
-        bytes.extend_from_slice(&protocol::encode(frame)?);
-        match self.writer.write_all(&bytes).await {
+        let frame = protocol::encode(frame)?;
+        match self.write_after_hello(&frame).await {
             Ok(()) => Ok(()),
             // A daemon of another protocol answers our hello and hangs up: say so, rather
             // than that the connection broke.
@@ -152,8 +149,19 @@ impl DaemonClient {
                 Err(e) => Err(e),
                 Ok(_) => Err(unavailable("the daemon closed the connection")),
             },
-            Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
+            Err(e) => Err(lost(e)),
         }
+    }
+
+    /// Writes our hello if it has not gone out yet, then `frame` (possibly empty), in one
+    /// write: the daemon gets hello and request in one segment.
+    async fn write_after_hello(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        let mut bytes = std::mem::take(&mut self.unsent_hello);
+        bytes.extend_from_slice(frame);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.writer.write_all(&bytes).await
     }
 
     /// Receives one frame (after the daemon's hello).
@@ -163,12 +171,7 @@ impl DaemonClient {
     }
 
     async fn read_frame(&mut self) -> Result<DaemonToClient> {
-        match protocol::read_frame(&mut self.reader).await {
-            Ok(Some(f)) => protocol::decode(&f)
-                .map_err(|e| unavailable(format!("bad frame from the daemon: {e}"))),
-            Ok(None) => Err(unavailable("the daemon closed the connection")),
-            Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
-        }
+        recv_from(&mut self.reader).await
     }
 
     /// Sends a request and waits for its final response, ignoring stream frames.
@@ -195,7 +198,7 @@ pub async fn recv_from(reader: &mut BufReader<OwnedReadHalf>) -> Result<DaemonTo
             protocol::decode(&f).map_err(|e| unavailable(format!("bad frame from the daemon: {e}")))
         }
         Ok(None) => Err(unavailable("the daemon closed the connection")),
-        Err(e) => Err(unavailable(format!("lost the daemon connection: {e}"))),
+        Err(e) => Err(lost(e)),
     }
 }
 
