@@ -526,6 +526,44 @@ fn run_returns_exit_status_keeps_cwd_and_survives_quoting() {
     assert_eq!(f.run_ok(&id, "printf tail"), "tail");
 }
 
+/// `session run` of a command with a syntax error: bash's `eval` returns 2, but an interactive
+/// dash abandons the whole input line, end marker included; either way the caller gets the
+/// shell's error and status 2 at once, not a timeout, and the shell stays usable.
+#[test]
+fn run_reports_a_syntax_error_at_once_in_bash_and_sh() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let unbalanced = "echo \"unterminated";
+    let run = |shell: &str| {
+        let (v, rc) = f.json(&[
+            "session",
+            "run",
+            "-s",
+            &id,
+            "--timeout",
+            "10000",
+            "--",
+            unbalanced,
+        ]);
+        assert_eq!(v["ok"], true, "{shell}: run should end, not time out: {v}");
+        assert_eq!(v["data"]["exit_status"], 2, "{shell}: {v}");
+        assert_eq!(rc, 2, "{shell}: {v}");
+        let out = s(&v["data"]["output"]).to_lowercase();
+        assert!(
+            out.contains("unterminated") || out.contains("unexpected eof"),
+            "{shell}: {v}"
+        );
+    };
+    run("bash");
+    assert_eq!(f.run_ok(&id, "cd /tmp && pwd"), "/tmp\n");
+
+    f.send(&id, "exec /bin/sh\n", &["--wait-idle", "300"]);
+    assert_eq!(f.run_ok(&id, "echo $0"), "/bin/sh\n");
+    run("sh");
+    // Still the same shell, same directory, and later commands run normally.
+    assert_eq!(f.run_ok(&id, "pwd; echo after"), "/tmp\nafter\n");
+}
+
 // ---------------------------------------------------------------- 3. expect/respond
 
 #[test]

@@ -452,6 +452,24 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The line `session run` types into the shell: a begin marker, the command, and an end
+/// marker with its exit status.
+///
+/// The command runs through `eval` in the shell itself, so `cd` and variables persist. But an
+/// interactive dash (and other POSIX shells) abandons the whole input line when `eval` meets a
+/// syntax error (an unbalanced quote, say), which would swallow the end marker and leave the
+/// caller waiting for its timeout. So the command is first parsed, never run, in a subshell
+/// (as the body of `if false`, which succeeds when it parses); when that fails it runs in a
+/// subshell too, which prints the shell's own error and ends with its status (2), and the end
+/// marker still follows.
+fn run_line(nonce: &str, command: &str) -> String {
+    let cmd = shell_quote(command);
+    let parse_only = shell_quote(&format!("if false; then {command}\nfi"));
+    format!(
+        " printf '\\033]777;agentssh;{nonce};b\\007'; if ( eval {parse_only} ) 2>/dev/null; then eval {cmd}; else ( eval {cmd} ); fi; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"\n"
+    )
+}
+
 /// `session run`: runs `command` in the PTY shell between two markers and returns only its
 /// output and exit status.
 pub async fn run(
@@ -460,10 +478,7 @@ pub async fn run(
     timeout: Duration,
 ) -> Result<serde_json::Value> {
     let nonce = crate::hex(&rand::random::<[u8; 8]>());
-    let line = format!(
-        " printf '\\033]777;agentssh;{nonce};b\\007'; eval {}; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"\n",
-        shell_quote(command)
-    );
+    let line = run_line(&nonce, command);
     let started = std::time::Instant::now();
     let note = Some(command.chars().take(200).collect());
     handle.write(Bytes::from(line), Writer::Agent, note).await?;
