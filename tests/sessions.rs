@@ -562,6 +562,10 @@ fn run_reports_a_syntax_error_at_once_in_bash_and_sh() {
     run("sh");
     // Still the same shell, same directory, and later commands run normally.
     assert_eq!(f.run_ok(&id, "pwd; echo after"), "/tmp\nafter\n");
+    // dash reads lines in the kernel's canonical mode (at most 4095 bytes): the command is
+    // typed once, so a 3,000-byte one still fits.
+    let long = "x".repeat(3000);
+    assert_eq!(f.run_ok(&id, &format!("echo {long}")), format!("{long}\n"));
 }
 
 // ---------------------------------------------------------------- 3. expect/respond

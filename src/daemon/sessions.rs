@@ -461,12 +461,13 @@ pub fn shell_quote(s: &str) -> String {
 /// caller waiting for its timeout. So the command is first parsed, never run, in a subshell
 /// (as the body of `if false`, which succeeds when it parses); when that fails it runs in a
 /// subshell too, which prints the shell's own error and ends with its status (2), and the end
-/// marker still follows.
+/// marker still follows. The command goes into a shell variable once, not three times: a
+/// shell that reads lines in the kernel's canonical mode (dash) gets at most 4095 bytes.
 fn run_line(nonce: &str, command: &str) -> String {
-    let cmd = shell_quote(command);
-    let parse_only = shell_quote(&format!("if false; then {command}\nfi"));
+    const VAR: &str = "__agentssh_run";
     format!(
-        " printf '\\033]777;agentssh;{nonce};b\\007'; if ( eval {parse_only} ) 2>/dev/null; then eval {cmd}; else ( eval {cmd} ); fi; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"\n"
+        " printf '\\033]777;agentssh;{nonce};b\\007'; {VAR}={cmd}; if ( eval \"if false; then ${VAR}\nfi\" ) 2>/dev/null; then eval \"${VAR}\"; else ( eval \"${VAR}\" ); fi; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"; unset {VAR}\n",
+        cmd = shell_quote(command)
     )
 }
 
