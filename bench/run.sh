@@ -363,6 +363,9 @@ in_env "$AS" --json session send -s "$SESSION_ID" --wait-idle "$IDLE_MS" --input
     json_check 'v["ok"] is True and any(l.strip() == "hi" for s in strs(v["data"]) for l in s.splitlines())' ||
     die "session send did not echo hi"
 bench send agentssh "$AS_SEND"
+# Closed now, so the idle section's sessions are the only ones (its connection count then
+# reads as sessions per connection).
+in_env "$AS" --json session close -s "$SESSION_ID" >/dev/null || die "session close failed"
 
 # --- report ----------------------------------------------------------------------------------
 export WORK ROUNDS RUNS WARMUP IDLE_MS pooled_new_conns WIRE
