@@ -455,18 +455,19 @@ pub fn shell_quote(s: &str) -> String {
 /// The line `session run` types into the shell: a begin marker, the command, and an end
 /// marker with its exit status.
 ///
-/// The command runs through `eval` in the shell itself, so `cd` and variables persist. But an
-/// interactive dash (and other POSIX shells) abandons the whole input line when `eval` meets a
-/// syntax error (an unbalanced quote, say), which would swallow the end marker and leave the
-/// caller waiting for its timeout. So the command is first parsed, never run, in a subshell
-/// (as the body of `if false`, which succeeds when it parses); when that fails it runs in a
-/// subshell too, which prints the shell's own error and ends with its status (2), and the end
-/// marker still follows. The command goes into a shell variable once, not three times: a
-/// shell that reads lines in the kernel's canonical mode (dash) gets at most 4095 bytes.
+/// The command runs through `eval` in the shell itself, so `cd` and variables persist. A
+/// POSIX shell treats `eval` as a special built-in: when it fails (a syntax error such as an
+/// unbalanced quote, `. missing-file`, `${x?}`, `shift 5`), an interactive dash abandons the
+/// rest of the input line, end marker included, and the caller would wait for its timeout.
+/// `command eval` strips the special-built-in property, so the error is reported and the line
+/// goes on to the end marker with the failure's status. zsh's `command` only runs external
+/// programs, so there it is `builtin eval` (zsh's own `eval` errors do not abandon the line,
+/// except `${x?}`). The command is typed once: a shell that reads lines in the kernel's
+/// canonical mode (dash) gets at most 4095 bytes per line.
 fn run_line(nonce: &str, command: &str) -> String {
-    const VAR: &str = "__agentssh_run";
+    const VAR: &str = "__agentssh_eval";
     format!(
-        " printf '\\033]777;agentssh;{nonce};b\\007'; {VAR}={cmd}; if ( eval \"if false; then ${VAR}\nfi\" ) 2>/dev/null; then eval \"${VAR}\"; else ( eval \"${VAR}\" ); fi; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"; unset {VAR}\n",
+        " printf '\\033]777;agentssh;{nonce};b\\007'; {VAR}=command; [ -n \"${{ZSH_VERSION-}}\" ] && {VAR}=builtin; ${VAR} eval {cmd}; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"; unset {VAR}\n",
         cmd = shell_quote(command)
     )
 }
