@@ -25,7 +25,7 @@
 #   RUNS        hyperfine runs per command (default 5)
 #   SIZE        big-file size for head -c (default 1G)
 #   KEEP_DATA   1 keeps the scratch data (about 3 GiB on each side) after the run; by
-#               default both scratch dirs are removed on exit
+#               default it is removed on exit (locally, only the files this script made)
 #
 # Example:
 #   cargo build --release
@@ -62,12 +62,18 @@ conn=(-H "$HOST" -P "$PORT" -u "$USER" --private-key-path "$KEY")
 q() { printf '%q' "$1"; }
 remote() { ssh "${ssh_opts[@]}" -p "$PORT" "$USER@$HOST" "$@"; }
 
-# The scratch dirs hold several GiB, on /dev/shm by default (memory): remove them on exit,
-# however the run ends, unless asked to keep them.
+# The scratch data is several GiB, on /dev/shm by default (memory): remove it on exit,
+# however the run ends, unless asked to keep it. Locally only the files this script creates
+# go (LOCAL_DIR may be a directory of the user's), then the directory if that empties it;
+# REMOTE_DIR is this script's own (it is wiped at the start too).
 cleanup() {
     [[ ${KEEP_DATA:-0} == 1 ]] && return
     remote "rm -rf $(q "$REMOTE_DIR")" || echo "bench: could not remove $HOST:$REMOTE_DIR" >&2
-    rm -rf "$LOCAL_DIR" # last: it holds the known_hosts file that remote() uses
+    # Last: known_hosts is the file remote() uses.
+    rm -rf "$LOCAL_DIR/small"
+    rm -f "$LOCAL_DIR"/{big,big.down,big.sftp,sftp.batch.put,sftp.batch.get,known_hosts} \
+        "$LOCAL_DIR"/{upload-1GiB,download-1GiB,1000x4KiB-recursive-upload}.json
+    rmdir "$LOCAL_DIR" 2>/dev/null || true
 }
 trap cleanup EXIT
 

@@ -8,8 +8,9 @@ data segment after a quiet gap (the next CLI process needs a millisecond or more
 while the daemon's segments within one command follow each other within tens of
 microseconds) and ends with the last server->client data segment before the next exchange
 (exit status, EOF and close). Packets are encrypted, so only timing and direction are used.
-Prints "MEDIAN_MS COUNT" ("nan 0" when nothing matched), for the connection with the most
-data segments.
+A keepalive that falls into the capture counts as one short exchange; the median shrugs
+it off. Prints "MEDIAN_MS COUNT" ("nan 0" when nothing matched), for the connection with the
+most data segments.
 """
 
 import statistics

@@ -117,22 +117,40 @@ impl SftpFs {
                 format!("cannot open an SSH channel: {e}"),
             )
         };
-        let mut channel = source.session_channel().await.map_err(channel_err)?;
-        channel
-            .request_subsystem(true, "sftp")
-            .await
-            .map_err(channel_err)?;
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => break,
-                Some(ChannelMsg::Failure) | Some(ChannelMsg::Close) | None => {
+        let mut attempt = 0;
+        let channel = loop {
+            attempt += 1;
+            let mut channel = source.session_channel().await.map_err(channel_err)?;
+            channel
+                .request_subsystem(true, "sftp")
+                .await
+                .map_err(channel_err)?;
+            let answer = loop {
+                match channel.wait().await {
+                    Some(ChannelMsg::Success) => break Some(true),
+                    Some(ChannelMsg::Failure) => break Some(false),
+                    Some(ChannelMsg::Close) | None => break None,
+                    Some(_) => {}
+                }
+            };
+            match answer {
+                Some(true) => break channel,
+                // Closed without an answer: a pooled spare channel the server closed just as
+                // it was taken (see `daemon::spare`), or a server that closes rather than
+                // refuses. One more try, on a fresh channel, tells the two apart.
+                None if attempt == 1 => {
+                    tracing::debug!(
+                        "channel closed before the sftp request was answered; retrying"
+                    );
+                    let _ = channel.close().await;
+                }
+                _ => {
                     tracing::info!("the server has no sftp subsystem");
                     let _ = channel.close().await;
                     return Ok(None);
                 }
-                Some(_) => {}
             }
-        }
+        };
         let cfg = Config {
             max_packet_len: 256 * 1024 + 1024,
             request_timeout_secs: REQUEST_TIMEOUT_SECS,
