@@ -437,6 +437,7 @@ session = max(p_ssh - p_check, 0.0)
 # sshd's time per pooled exec: measured on the wire when tcpdump was there, else estimated
 # from ssh's session cost (which also includes a channel-open round trip).
 server = wire if have_wire else session
+ipc = max(st - f_as, 0.0)
 server_src = (" (b″, on agentssh's connection)" if have_wire
               else " (estimated as ssh's session cost: b″ was not measured)")
 nc = int(os.environ["pooled_new_conns"])
@@ -467,10 +468,11 @@ lines += [
     f"{ms(p_as)} is that server time, its own process start and exit ({ms(f_as)}, the floor "
     f"row) and, the remainder, ≈{ms(max(p_as - f_as - server, 0))} for the daemon hop "
     "(unix-socket connect, request, pool, SSH packets out and back, reply). The budget is "
-    f"{ms(0.5 * p_ssh)}; start-up and sshd's time alone come to {ms(f_as + server)}, "
-    f"{(f_as + server) / p_ssh:.2f}× of ssh's time"
-    + (", before any daemon hop: out of reach for this binary against this sshd, however "
-       "fast the daemon. " if f_as + server > 0.5 * p_ssh else ". ")
+    f"{ms(0.5 * p_ssh)}; start-up, sshd's time and the bare round trip to the daemon (c. "
+    f"minus the floor, {ms(ipc)}) come to {ms(f_as + server + ipc)}, "
+    f"{(f_as + server + ipc) / p_ssh:.2f}× of ssh's time"
+    + (", the budget or more before the daemon does any work for the command. "
+       if f_as + server + ipc >= 0.5 * p_ssh else ". ")
     + f"A client that cost no more than `/bin/sh -c true` ({ms(f_sh)}) would need "
     f"≈{ms(f_sh + server)} ({(f_sh + server) / p_ssh:.2f}×) plus its own hop. "
     f"{nc} new TCP connection(s) reached sshd during the pooled runs (0 = both tools "
