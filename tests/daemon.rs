@@ -32,12 +32,11 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// `--json exec` through the daemon against 127.0.0.1:`port` as [`TEST_USER`] with the
-/// env's key, plus `extra` flags, running `cmd`.
-fn exec_argv(env: &TestEnv, port: u16, extra: &[&str], cmd: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        "--json".into(),
-        "exec".into(),
+/// `--json <words...>` against 127.0.0.1:`port` as [`TEST_USER`] with the env's key.
+fn target_argv(env: &TestEnv, port: u16, words: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec!["--json".into()];
+    v.extend(words.iter().map(|s| s.to_string()));
+    v.extend([
         "-H".into(),
         "127.0.0.1".into(),
         "-P".into(),
@@ -46,7 +45,14 @@ fn exec_argv(env: &TestEnv, port: u16, extra: &[&str], cmd: &str) -> Vec<String>
         TEST_USER.into(),
         "--private-key-path".into(),
         env.key_path().display().to_string(),
-    ];
+    ]);
+    v
+}
+
+/// `--json exec` through the daemon against 127.0.0.1:`port` as [`TEST_USER`] with the
+/// env's key, plus `extra` flags, running `cmd`.
+fn exec_argv(env: &TestEnv, port: u16, extra: &[&str], cmd: &str) -> Vec<String> {
+    let mut v = target_argv(env, port, &["exec"]);
     v.extend(extra.iter().map(|s| s.to_string()));
     v.push("--".into());
     v.push(cmd.into());
@@ -591,7 +597,7 @@ fn assert_status_shape(env: &TestEnv, s: &Value) {
 fn a_spare_channel_the_server_closed_is_replaced() {
     let env = TestEnv::new();
     let server = RusshServer::start_closing_idle_sessions(Duration::from_millis(100));
-    trust_russh(&env, &server);
+    env.trust_known_hosts_line(&server.known_hosts_line());
     let run = |i: usize| {
         let argv = exec_argv(&env, server.port, &[], &format!("echo {i}"));
         let (v, rc) = env.json(&strs(&argv));
@@ -615,22 +621,11 @@ fn a_spare_channel_the_server_closed_is_replaced() {
     shutdown(&env);
 }
 
-/// Trusts the in-process russh server in the env's known_hosts.
-fn trust_russh(env: &TestEnv, server: &RusshServer) {
-    use std::io::Write as _;
-    let mut kh = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.known_hosts_path())
-        .expect("open known_hosts");
-    writeln!(kh, "{}", server.known_hosts_line()).expect("trust the russh server");
-}
-
 #[test]
 fn a_file_operation_starts_on_the_spare_channel() {
     let env = TestEnv::new();
     let server = RusshServer::start();
-    trust_russh(&env, &server);
+    env.trust_known_hosts_line(&server.known_hosts_line());
     let argv = exec_argv(&env, server.port, &[], "true");
     let (v, rc) = env.json(&strs(&argv));
     assert_eq!(rc, 0, "exec: {v}");
@@ -645,27 +640,9 @@ fn a_file_operation_starts_on_the_spare_channel() {
     let spare = server.channels.lock().unwrap().opened[1];
     // The exec backend (the russh server has no SFTP) runs `sh` commands; the server answers
     // every one with "ok", so the read itself fails. Only its first channel matters here.
-    let (port, key) = (
-        server.port.to_string(),
-        env.key_path().display().to_string(),
-    );
-    let (v, _) = env.json(&[
-        "--json",
-        "file",
-        "read",
-        "-H",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-u",
-        TEST_USER,
-        "--private-key-path",
-        &key,
-        "--method",
-        "exec",
-        "--remote",
-        "/etc/hostname",
-    ]);
+    let mut read = target_argv(&env, server.port, &["file", "read"]);
+    read.extend(["--method", "exec", "--remote", "/etc/hostname"].map(String::from));
+    let (v, _) = env.json(&strs(&read));
     assert_eq!(
         v["ok"], false,
         "the russh server cannot serve a real read: {v}"

@@ -733,8 +733,13 @@ impl TestEnv {
 
     /// Record `sshd`'s host key for `[127.0.0.1]:port` (e.g. a proxy in front of it).
     pub fn trust_host_as(&self, sshd: &Sshd, port: u16) {
+        self.trust_known_hosts_line(&format!("[127.0.0.1]:{port} {}", sshd.host_key_pub));
+    }
+
+    /// Append a known_hosts `line` to `$HOME/.ssh/known_hosts` (once), e.g. the in-process
+    /// russh server's [`russh_server::RusshServer::known_hosts_line`].
+    pub fn trust_known_hosts_line(&self, line: &str) {
         let path = self.known_hosts_path();
-        let line = format!("[127.0.0.1]:{port} {}", sshd.host_key_pub);
         let existing = fs::read_to_string(&path).unwrap_or_default();
         if existing.lines().any(|l| l == line) {
             return;
