@@ -160,6 +160,17 @@ chmod 0755 "$S"
 cut -d' ' -f1,2 "$KEY.pub" >"$S/authorized_keys"
 chmod 0644 "$S/authorized_keys"
 
+# Waits (up to 10 s) until FILE contains PATTERN, or PID has exited; true iff it does.
+wait_for_log() { # FILE PATTERN PID
+    local _
+    for _ in $(seq 100); do
+        grep -q "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q "$2" "$1"
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -209,12 +220,7 @@ for _attempt in 1 2 3 4 5; do
     : >"$S/sshd.log"
     "$SSHD" -D -e -f "$S/sshd_config" -E "$S/sshd.log" </dev/null >/dev/null 2>"$S/sshd.stderr" &
     SSHD_PID=$!
-    for _ in $(seq 100); do
-        grep -q "Server listening on 127.0.0.1 port $port\." "$S/sshd.log" && break
-        kill -0 "$SSHD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if grep -q "Server listening on 127.0.0.1 port $port\." "$S/sshd.log"; then
+    if wait_for_log "$S/sshd.log" "Server listening on 127.0.0.1 port $port\." "$SSHD_PID"; then
         PORT="$port"
         break
     fi
@@ -329,12 +335,7 @@ if command -v tcpdump >/dev/null; then
     log "wire: 50 pooled execs under tcpdump"
     tcpdump -i lo -n -s 128 -U --immediate-mode -w "$WORK/wire.pcap" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
     TCPDUMP_PID=$!
-    for _ in $(seq 100); do
-        grep -q "listening on" "$WORK/tcpdump.err" && break
-        kill -0 "$TCPDUMP_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if grep -q "listening on" "$WORK/tcpdump.err"; then
+    if wait_for_log "$WORK/tcpdump.err" "listening on" "$TCPDUMP_PID"; then
         for ((i = 0; i < 50; i++)); do
             once "agentssh exec (wire)" "$AS_POOLED" >/dev/null
         done
