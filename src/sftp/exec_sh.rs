@@ -10,7 +10,7 @@ use super::exec_fs::ExecFs;
 use super::io::{interrupted, Entry, Kind, Progress, Sink, Source};
 use super::paths::sh_quote;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::exec::{run_on_channel, ExecOutput, ExecRequest};
+use crate::ssh::exec::{channel_error, run_on_channel, ExecOutput, ExecRequest};
 
 /// `find -printf` format: type, mode, size, mtime, link target, relative path; NUL-separated.
 pub(super) const FMT: &str = r"%y\0%m\0%s\0%T@\0%l\0%P\0";
@@ -111,12 +111,7 @@ impl ExecFs<'_> {
             tty: None,
         };
         self.stop.check()?;
-        let channel = self.source.session_channel().await.map_err(|e| {
-            Error::new(
-                ErrorCode::ConnectFailed,
-                format!("cannot open an SSH channel: {e}"),
-            )
-        })?;
+        let channel = self.source.session_channel().await.map_err(channel_error)?;
         let (in_tx, in_rx) = mpsc::channel::<Bytes>(4);
         let (out_tx, mut out_rx) = mpsc::channel::<ExecOutput>(16);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use super::io::{limited, Entry, Kind, Stop};
 use super::paths;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::exec::ChannelSource;
+use crate::ssh::exec::{channel_error, ChannelSource};
 
 /// Largest read/write chunk we ask for (OpenSSH's own maximum: 256 KiB - 1 KiB).
 const MAX_CHUNK: u64 = 255 * 1024;
@@ -111,20 +111,14 @@ impl SftpFs {
     /// Opens the `sftp` subsystem on a channel from `source`; `Ok(None)` when the server has
     /// none.
     pub async fn open(source: &dyn ChannelSource, stop: Stop) -> Result<Option<SftpFs>> {
-        let channel_err = |e: russh::Error| {
-            Error::new(
-                ErrorCode::ConnectFailed,
-                format!("cannot open an SSH channel: {e}"),
-            )
-        };
         let mut attempt = 0;
         let channel = loop {
             attempt += 1;
-            let mut channel = source.session_channel().await.map_err(channel_err)?;
+            let mut channel = source.session_channel().await.map_err(channel_error)?;
             channel
                 .request_subsystem(true, "sftp")
                 .await
-                .map_err(channel_err)?;
+                .map_err(channel_error)?;
             let answer = loop {
                 match channel.wait().await {
                     Some(ChannelMsg::Success) => break Some(true),

@@ -123,6 +123,14 @@ pub trait ChannelSource: Sync {
     fn session_channel(&self) -> BoxFuture<'_, std::result::Result<Channel<Msg>, russh::Error>>;
 }
 
+/// Our error for a channel that could not be opened (or used right after opening).
+pub fn channel_error(e: russh::Error) -> Error {
+    Error::new(
+        ErrorCode::ConnectFailed,
+        format!("cannot open an SSH channel: {e}"),
+    )
+}
+
 impl ChannelSource for SshHandle {
     fn session_channel(&self) -> BoxFuture<'_, std::result::Result<Channel<Msg>, russh::Error>> {
         Box::pin(self.channel_open_session())
@@ -136,12 +144,7 @@ pub async fn run_exec(
     stdin: Option<mpsc::Receiver<Bytes>>,
     out: mpsc::Sender<ExecOutput>,
 ) -> Result<ExecOutcome> {
-    let channel = handle.session_channel().await.map_err(|e| {
-        Error::new(
-            ErrorCode::ConnectFailed,
-            format!("cannot open an SSH channel: {e}"),
-        )
-    })?;
+    let channel = handle.session_channel().await.map_err(channel_error)?;
     run_on_channel(channel, req, stdin, out, std::future::pending()).await
 }
 
