@@ -21,6 +21,8 @@ use crate::protocol::{self, ClientToDaemon, DaemonToClient, Request, Response};
 const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a client waits for the spawn lock held by another client.
 const LOCK_DEADLINE: Duration = Duration::from_secs(15);
+/// The most a client keeps of what it sent before the daemon's hello, to send it again.
+const MAX_REPLAY: usize = 1 << 20;
 
 /// A connection to the daemon. Our hello goes out with the first frame we send (one write),
 /// and the daemon's is read with the first frame received (or by
@@ -35,10 +37,26 @@ pub struct DaemonClient {
     daemon_pid: Option<u32>,
     /// Our encoded hello until it is written (ahead of the first frame).
     unsent_hello: Vec<u8>,
+    /// For a client that may start the daemon: everything written before the daemon's hello
+    /// (our hello and the first frame), to send once more to a fresh daemon if this one goes
+    /// away without answering. A SIGKILLed daemon's listening socket outlives its main
+    /// thread for a moment, so a client can connect to a daemon that is already dying. A
+    /// daemon reads a request only after sending its hello, so one that never answered never
+    /// acted on it: sending it again cannot run anything twice. `None`: no replay (a plain
+    /// connect, already replayed, answered, or past [`MAX_REPLAY`]).
+    replay: Option<Vec<u8>>,
+    /// Set once the replay went to a fresh daemon.
+    replayed: bool,
+    /// `cli`, `tui`, ...: sent in our hello.
+    kind: String,
 }
 
 fn unavailable(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::DaemonUnavailable, msg)
+}
+
+fn decode(frame: &[u8]) -> Result<DaemonToClient> {
+    protocol::decode(frame).map_err(|e| unavailable(format!("bad frame from the daemon: {e}")))
 }
 
 fn lost(e: std::io::Error) -> Error {
@@ -59,21 +77,21 @@ impl DaemonClient {
     /// Connects, starting the daemon first if none runs.
     pub async fn connect_or_start(kind: &str) -> Result<DaemonClient> {
         if let Some(c) = Self::connect_existing(kind).await? {
-            return Ok(c);
+            return Ok(c.replayable());
         }
         let paths = Paths::current();
         crate::daemon::ensure_runtime_dir(&paths.dir)?;
         let lock = lock_spawn(&paths.spawn_lock).await?;
         // Another client may have started it while we waited for the lock.
         if let Some(c) = Self::connect_existing(kind).await? {
-            return Ok(c);
+            return Ok(c.replayable());
         }
         let mut child = spawn_daemon()?;
         let started = Instant::now();
         loop {
             if let Ok(stream) = UnixStream::connect(&paths.socket).await {
                 drop(lock);
-                return Self::hello(stream, kind).await;
+                return Self::hello(stream, kind).await.map(Self::replayable);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(unavailable(format!(
@@ -105,7 +123,30 @@ impl DaemonClient {
             writer: w,
             daemon_pid: None,
             unsent_hello,
+            replay: None,
+            replayed: false,
+            kind: kind.into(),
         })
+    }
+
+    /// Keeps what goes out before the daemon's hello, for [`DaemonClient::replay_to_fresh`].
+    fn replayable(mut self) -> Self {
+        self.replay = Some(Vec::new());
+        self
+    }
+
+    /// The daemon went away before its hello: connect again (starting a daemon if none
+    /// runs) and send what the first one never answered. Once per client.
+    async fn replay_to_fresh(&mut self) -> Result<()> {
+        let Some(sent) = self.replay.take() else {
+            return Ok(());
+        };
+        tracing::debug!("the daemon went away before its hello; sending the request again");
+        let fresh = Self::connect_or_start(&self.kind).await?;
+        self.reader = fresh.reader;
+        self.writer = fresh.writer;
+        self.replayed = true;
+        self.writer.write_all(&sent).await.map_err(lost)
     }
 
     /// Reads the daemon's hello if it has not been read yet and returns the daemon's pid;
@@ -114,8 +155,20 @@ impl DaemonClient {
         if let Some(pid) = self.daemon_pid {
             return Ok(pid);
         }
-        self.write_after_hello(&[]).await.map_err(lost)?;
-        match self.read_frame().await? {
+        let frame = loop {
+            let answer = match self.write_after_hello(&[]).await {
+                Ok(()) => protocol::read_frame(&mut self.reader).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(Some(frame)) => break frame,
+                Ok(None) | Err(_) if self.replay.is_some() => self.replay_to_fresh().await?,
+                Ok(None) => return Err(unavailable("the daemon closed the connection")),
+                Err(e) => return Err(lost(e)),
+            }
+        };
+        self.replay = None;
+        match decode(&frame)? {
             DaemonToClient::Hello {
                 protocol: p,
                 version,
@@ -147,6 +200,8 @@ impl DaemonClient {
             // than that the connection broke.
             Err(_) if self.daemon_pid.is_none() => match self.handshake().await {
                 Err(e) => Err(e),
+                // The frame went out again, to a fresh daemon.
+                Ok(_) if self.replayed => Ok(()),
                 Ok(_) => Err(unavailable("the daemon closed the connection")),
             },
             Err(e) => Err(lost(e)),
@@ -160,6 +215,13 @@ impl DaemonClient {
         bytes.extend_from_slice(frame);
         if bytes.is_empty() {
             return Ok(());
+        }
+        if let Some(sent) = &mut self.replay {
+            if sent.len() + bytes.len() <= MAX_REPLAY {
+                sent.extend_from_slice(&bytes);
+            } else {
+                self.replay = None;
+            }
         }
         self.writer.write_all(&bytes).await
     }
@@ -194,9 +256,7 @@ impl DaemonClient {
 /// Reads a frame from a split reader.
 pub async fn recv_from(reader: &mut BufReader<OwnedReadHalf>) -> Result<DaemonToClient> {
     match protocol::read_frame(reader).await {
-        Ok(Some(f)) => {
-            protocol::decode(&f).map_err(|e| unavailable(format!("bad frame from the daemon: {e}")))
-        }
+        Ok(Some(f)) => decode(&f),
         Ok(None) => Err(unavailable("the daemon closed the connection")),
         Err(e) => Err(lost(e)),
     }

@@ -281,6 +281,33 @@ fn killed_daemon_is_replaced_and_stale_socket_reused() {
     shutdown(&env);
 }
 
+/// A daemon being killed still accepts connections for a moment (its listening socket
+/// outlives its main thread); a client that connected then loses the connection before any
+/// hello. The client sends its request again to a fresh daemon, once.
+#[test]
+fn a_daemon_that_vanishes_before_its_hello_is_replaced() {
+    let env = TestEnv::new();
+    let sshd = Sshd::start(&[env.client_pubkey()]);
+    env.trust_host(&sshd);
+    let dir = runtime_agentssh_dir(&env);
+    fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o700);
+    let path = socket_path(&env);
+    let listener = UnixListener::bind(&path).expect("bind the dying daemon");
+    let dying = thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept the client");
+        // Listener and socket file go first (a real daemon's stale file is replaced by the
+        // next one), so the client's reconnect cannot reach this listener; then the client
+        // is dropped without a hello.
+        fs::remove_file(&path).expect("remove the socket");
+        drop(listener);
+        drop(conn);
+    });
+    assert_eq!(exec_ok(&env, &sshd, "echo served"), "served\n");
+    dying.join().expect("the dying daemon thread");
+    shutdown(&env);
+}
+
 #[test]
 fn test_env_drop_kills_an_autostarted_daemon() {
     let env = TestEnv::new();
