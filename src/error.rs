@@ -29,6 +29,8 @@ pub enum ErrorCode {
     SessionClosed,
     /// A human holds the session; agents may only read.
     SessionTakenOver,
+    /// A `session run` is in flight in the session; agents may only read until it ends.
+    SessionBusy,
     /// No proxy with that id.
     ProxyNotFound,
     /// A local address is already bound.
@@ -63,6 +65,7 @@ impl ErrorCode {
             ErrorCode::SessionNotFound => "session_not_found",
             ErrorCode::SessionClosed => "session_closed",
             ErrorCode::SessionTakenOver => "session_taken_over",
+            ErrorCode::SessionBusy => "session_busy",
             ErrorCode::ProxyNotFound => "proxy_not_found",
             ErrorCode::AddressInUse => "address_in_use",
             ErrorCode::RemoteIo => "remote_io",

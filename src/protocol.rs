@@ -13,6 +13,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+
+/// Default and ceiling of `session run`'s returned output, bytes (the clean log holds 1 MiB).
+pub const RUN_OUTPUT_LIMIT: usize = 1024 * 1024;
+
+fn run_output_limit() -> usize {
+    RUN_OUTPUT_LIMIT
+}
 use crate::ssh::spec::ConnectSpec;
 
 /// Bumped on any incompatible change to these types.
@@ -230,6 +237,9 @@ pub enum Request {
         command: String,
         /// Timeout, ms.
         timeout_ms: u64,
+        /// Most output bytes to return (the last ones, from a line start).
+        #[serde(default = "run_output_limit")]
+        limit: usize,
     },
     /// Resize the PTY.
     Resize {

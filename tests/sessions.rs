@@ -582,6 +582,136 @@ fn run_reports_eval_failures_at_once_in_bash_and_dash() {
     assert_eq!(f.run_ok(&id, &format!("echo {long}")), format!("{long}\n"));
 }
 
+/// `session run` hands the shell's `$?` to the command and leaves the command's status in
+/// `$?` afterwards, in bash and in dash.
+#[test]
+fn run_keeps_the_shells_exit_status_both_ways_in_bash_and_dash() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let check = |shell: &str| {
+        f.send(&id, "(exit 3)\n", &["--wait-idle", "300"]);
+        assert_eq!(
+            f.run_ok(&id, "echo \"exit=$?\""),
+            "exit=3\n",
+            "{shell}: the command sees the previous status"
+        );
+        let (d, rc) = f.run(&id, "(exit 5)");
+        assert_eq!(
+            (d["exit_status"].clone(), rc),
+            (5.into(), 5),
+            "{shell}: {d}"
+        );
+        let d = f.send(&id, "echo \"after=$?\"\n", &["--wait-idle", "300"]);
+        assert!(
+            has_line(s(&d["output"]), "after=5"),
+            "{shell}: the shell's $? after a run is the command's: {d}"
+        );
+    };
+    check("bash");
+    f.send(&id, "exec dash\n", &["--wait-idle", "300"]);
+    assert_eq!(f.run_ok(&id, "echo $0"), "dash\n");
+    check("dash");
+}
+
+/// Nobody sees `session run`'s wrapper: not `read --offset 0`, not the screen, not bash's
+/// history. They see the command as given, after the prompt, as if it had been typed.
+#[test]
+fn run_wrapper_is_invisible_in_reads_screen_and_history() {
+    let f = fx();
+    let id = f.connect(&[]);
+    assert_eq!(f.run_ok(&id, "echo one-$((40+2))"), "one-42\n");
+    let history = f.run_ok(&id, "history 5");
+    let all = s(&f.read(&id, &["--offset", "0"])["output"]).to_string();
+    let rows = rows_of(&f.screen(&id)).join("\n");
+    for (what, text) in [("read", &all), ("screen", &rows), ("history", &history)] {
+        assert!(
+            !text.contains("__agentssh") && !text.contains("777;agentssh"),
+            "{what} shows the run wrapper:\n{text}"
+        );
+        assert!(
+            text.contains("echo one-$((40+2))"),
+            "{what} lacks the command as given:\n{text}"
+        );
+    }
+    assert!(
+        all.lines()
+            .any(|l| l.ends_with("$ echo one-$((40+2))") || l.ends_with("# echo one-$((40+2))")),
+        "the command follows the prompt:\n{all}"
+    );
+    assert!(has_line(&all, "one-42"), "{all}");
+}
+
+/// While a `session run` is in flight an agent's `send` is refused with `session_busy`
+/// (naming the run) instead of typing into the run's output; afterwards it works again.
+#[test]
+fn send_during_a_run_is_refused_as_busy() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let mut runner = f.env.cmd();
+    runner.args([
+        "--json",
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--",
+        "sleep 2; echo run-done",
+    ]);
+    let run = thread::spawn(move || output_with_deadline(runner, None, RUN_DEADLINE));
+    let mut last = Value::Null;
+    let busy = wait_until(Duration::from_secs(20), || {
+        // Empty input types nothing, so probing cannot disturb the run.
+        last = f.json(&["session", "send", "-s", &id, "--input", ""]).0;
+        last["code"] == "session_busy"
+    });
+    assert!(busy, "a send during the run was not refused: {last}");
+    assert!(
+        s(&last["error"]).contains("sleep 2; echo run-done"),
+        "{last}"
+    );
+    let out = run.join().expect("run thread");
+    let (v, rc) = parse_json_output(&out, &["session run"]);
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["data"]["output"], "run-done\n", "{v}");
+    let d = f.send(&id, "echo free-again\n", &["--wait-idle", "300"]);
+    assert!(has_line(s(&d["output"]), "free-again"), "{d}");
+}
+
+/// `session run --limit`: the last bytes of the output, from a line start, with the number
+/// of bytes left out.
+#[test]
+fn run_output_is_cut_at_a_line_start() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let (v, rc) = f.json(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--limit",
+        "100",
+        "--",
+        "seq 1 2000",
+    ]);
+    assert_eq!(rc, 0, "{v}");
+    let d = &v["data"];
+    let out = s(&d["output"]);
+    let full: String = (1..=2000).map(|n| format!("{n}\n")).collect();
+    assert!(out.len() <= 100 && !out.is_empty(), "{d}");
+    assert!(full.ends_with(out), "{d}");
+    assert_eq!(
+        full.as_bytes()[full.len() - out.len() - 1],
+        b'\n',
+        "starts a line: {d}"
+    );
+    assert_eq!(d["truncated"], true, "{d}");
+    assert_eq!(
+        u(&d["dropped_bytes"]),
+        (full.len() - out.len()) as u64,
+        "{d}"
+    );
+}
+
 // ---------------------------------------------------------------- 3. expect/respond
 
 #[test]
@@ -643,6 +773,49 @@ fn expect_respond_answers_a_prompt() {
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["code"], "timeout", "{v}");
     assert_eq!(rc, 124, "{v}");
+}
+
+/// A prompt that appears only after a delay, with a pattern that also occurs in the command
+/// line: the pattern is looked for only after the echo, so the secret is typed at the real
+/// (no-echo) prompt and is never shown anywhere.
+#[test]
+fn expect_waits_past_the_echo_for_a_delayed_prompt() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let d = f.send(
+        &id,
+        "sleep 2; read -s -p 'Password: ' pw; echo; echo len=${#pw}\n",
+        &[
+            "--expect",
+            "Password: ",
+            "--respond",
+            "hunter2\n",
+            "--timeout",
+            "20000",
+        ],
+    );
+    assert_eq!(
+        d["expect_matched"],
+        serde_json::json!(["Password: "]),
+        "{d}"
+    );
+    assert!(
+        f.wait_line_from(&id, 0, "len=7", Duration::from_secs(20))
+            .is_some(),
+        "the answer did not reach the prompt"
+    );
+    let everything = s(&f.read(&id, &["--offset", "0"])["output"]).to_string();
+    let rows = rows_of(&f.screen(&id)).join("\n");
+    for (what, text) in [
+        ("send", s(&d["output"])),
+        ("log", &everything),
+        ("screen", &rows),
+    ] {
+        assert!(
+            !text.contains("hunter2"),
+            "{what} shows the secret:\n{text}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- 4. screen and resize

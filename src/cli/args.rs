@@ -396,6 +396,10 @@ pub enum SessionCommand {
         /// Give up (and send Ctrl-C) after this many ms.
         #[arg(long, value_name = "MS", default_value_t = 30000)]
         timeout: u64,
+        /// Return at most this many bytes of output: the last ones, from a line start
+        /// (`dropped_bytes` says how many were left out).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
+        limit: usize,
         /// The command.
         #[arg(trailing_var_arg = true, value_name = "CMD")]
         command: Vec<String>,

@@ -210,6 +210,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Run {
             session,
             timeout,
+            limit,
             command,
         } => {
             let command = join(&command, "run")?;
@@ -218,6 +219,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
                     session,
                     command,
                     timeout_ms: timeout,
+                    limit,
                 },
                 |v| {
                     v["output"]

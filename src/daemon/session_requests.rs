@@ -138,11 +138,13 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             session,
             command,
             timeout_ms,
+            limit,
         } => {
             sessions::run(
                 &reg.get(&session)?,
                 &command,
                 Duration::from_millis(timeout_ms),
+                limit,
             )
             .await
         }

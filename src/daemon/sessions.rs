@@ -279,6 +279,17 @@ pub async fn send(handle: &SessionHandle, req: &SendRequest) -> Result<serde_jso
         req.input.clone()
     };
     let start = handle.info().await?.output_bytes;
+    // The unterminated line (the prompt) the input is typed after: the echo follows it.
+    let prompt = if patterns.is_empty() {
+        String::new()
+    } else {
+        handle
+            .clean_range(start)
+            .await?
+            .0
+            .pending
+            .unwrap_or_default()
+    };
     let note = req
         .input
         .lines()
@@ -291,7 +302,10 @@ pub async fn send(handle: &SessionHandle, req: &SendRequest) -> Result<serde_jso
     let timeout = Duration::from_millis(req.timeout_ms).min(MAX_WAIT);
     let deadline = Instant::now() + timeout;
     let mut answered = Vec::new();
-    let mut search_from = 0usize;
+    // Where the echo of the last thing typed is expected, and that text: a pattern is looked
+    // for only after it, so `--expect 'Password: '` never matches the echoed command line.
+    let mut typed_at: Option<usize> = None;
+    let mut typed = req.input.as_str();
     let mut timed_out = false;
     if !patterns.is_empty() {
         let mut ticks = handle.ticks();
@@ -299,12 +313,23 @@ pub async fn send(handle: &SessionHandle, req: &SendRequest) -> Result<serde_jso
             loop {
                 let (log, _) = handle.clean_range(start).await?;
                 let text = format!("{}{}", log.text, log.pending.unwrap_or_default());
-                if let Some(m) = text.get(search_from..).and_then(|t| re.find(t)) {
-                    search_from += m.end();
+                let base = *typed_at.get_or_insert_with(|| {
+                    if text.starts_with(&prompt) {
+                        prompt.len()
+                    } else {
+                        0
+                    }
+                });
+                let region = text.get(base..).unwrap_or_default();
+                let found = echo_end(region, typed)
+                    .and_then(|skip| Some(base + skip + re.find(region.get(skip..)?)?.end()));
+                if let Some(matched_end) = found {
                     handle
                         .write(Bytes::from(resp.clone()), Writer::Agent, None)
                         .await?;
                     answered.push(re.as_str().to_string());
+                    typed_at = Some(matched_end);
+                    typed = resp.as_str();
                     break;
                 }
                 if ticks.borrow().status != Status::Running {
@@ -355,6 +380,29 @@ pub async fn send(handle: &SessionHandle, req: &SendRequest) -> Result<serde_jso
         ));
     }
     Ok(v)
+}
+
+/// Where, in the clean `output` that follows something typed, the echo of `typed` ends:
+/// `Some(i)` once the output has shown all of it, or has departed from it (a terminal that
+/// does not echo, such as a password prompt, or output that interleaved); `None` while the
+/// output so far is still a prefix of the echo, so a caller waits for more. Control characters
+/// other than newline and tab are not echoed as themselves and are skipped; carriage returns
+/// never reach the clean text.
+pub fn echo_end(output: &str, typed: &str) -> Option<usize> {
+    let mut expected = typed
+        .chars()
+        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .peekable();
+    for (i, c) in output.char_indices() {
+        match expected.peek() {
+            None => return Some(i),
+            Some(&e) if e == c => {
+                expected.next();
+            }
+            Some(_) => return Some(i),
+        }
+    }
+    expected.peek().is_none().then_some(output.len())
 }
 
 /// A marker `session run` makes the shell print (an OSC sequence, invisible in clean output).
@@ -452,38 +500,88 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The line `session run` types into the shell: a begin marker, the command, and an end
-/// marker with its exit status.
+/// The line `session run` types into the shell: the command in a variable, a begin marker,
+/// the command through `eval`, and an end marker with its exit status.
 ///
-/// The command runs through `eval` in the shell itself, so `cd` and variables persist. A
-/// POSIX shell treats `eval` as a special built-in: when it fails (a syntax error such as an
-/// unbalanced quote, `. missing-file`, `${x?}`, `shift 5`), an interactive dash abandons the
-/// rest of the input line, end marker included, and the caller would wait for its timeout.
-/// `command eval` strips the special-built-in property, so the error is reported and the line
-/// goes on to the end marker with the failure's status. zsh's `command` only runs external
-/// programs, so there it is `builtin eval` (zsh's own `eval` errors do not abandon the line,
-/// except `${x?}`). The command is typed once: a shell that reads lines in the kernel's
-/// canonical mode (dash) gets at most 4095 bytes per line.
+/// - `$?`: the shell's status before the line is saved first and restored with `(exit N)`
+///   just before the command runs, so the command sees the real previous status; the last
+///   thing on the line is `(exit N)` with the command's status, so the shell's `$?` after the
+///   run is the command's.
+/// - The command runs through `eval` in the shell itself, so `cd` and variables persist. A
+///   POSIX shell treats `eval` as a special built-in: when it fails (a syntax error such as an
+///   unbalanced quote, `. missing-file`, `${x?}`, `shift 5`), an interactive dash abandons the
+///   rest of the input line, end marker included, and the caller would wait for its timeout.
+///   `command eval` strips the special-built-in property, so the error is reported and the
+///   line goes on to the end marker with the failure's status. zsh's `command` only runs
+///   external programs, so there it is `builtin eval`.
+/// - History: bash has put this line in its history when it runs it (unless HISTCONTROL or
+///   HISTIGNORE kept it out); `history -s` replaces the last entry, so it is swapped for the
+///   command as given, and only when the last entry really is this line.
+/// - The command is typed once: a shell that reads lines in the kernel's canonical mode (dash)
+///   gets at most 4095 bytes per line. Nobody sees the line itself: the daemon hides its echo
+///   (see `session::running`).
 fn run_line(nonce: &str, command: &str) -> String {
-    const VAR: &str = "__agentssh_eval";
     format!(
-        " printf '\\033]777;agentssh;{nonce};b\\007'; {VAR}=command; [ -n \"${{ZSH_VERSION-}}\" ] && {VAR}=builtin; ${VAR} eval {cmd}; printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$?\"; unset {VAR}\n",
+        "__agentssh_s=$?; __agentssh_c={cmd}; printf '\\033]777;agentssh;{nonce};b\\007'; \
+[ -n \"${{BASH_VERSION-}}\" ] && case $(HISTTIMEFORMAT= builtin history 1 2>/dev/null) in *\"agentssh;{nonce};b\"*) builtin history -s -- \"$__agentssh_c\";; esac; \
+__agentssh_e=command; [ -n \"${{ZSH_VERSION-}}\" ] && __agentssh_e=builtin; \
+(exit $__agentssh_s); $__agentssh_e eval \"$__agentssh_c\"; __agentssh_s=$?; \
+printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$__agentssh_s\"; \
+eval \"unset __agentssh_s __agentssh_c __agentssh_e; (exit $__agentssh_s)\"\n",
         cmd = shell_quote(command)
     )
 }
 
+/// The last `limit` bytes of `text`, starting at a line start where one is in reach: after
+/// the first newline past the cut, or (when `head_cut`, the text's start was already lost)
+/// after its first newline. A single line longer than `limit` is cut at a character boundary.
+pub fn tail_at_line(text: &str, limit: usize, head_cut: bool) -> &str {
+    let mut start = text.len().saturating_sub(limit);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    if start > 0 || head_cut {
+        // Move to the next line start, unless the cut already sits on one.
+        let at_line_start = start > 0 && text.as_bytes()[start - 1] == b'\n';
+        if !at_line_start {
+            if let Some(nl) = text[start..].find('\n') {
+                start += nl + 1;
+            }
+        }
+    }
+    &text[start..]
+}
+
+/// Ends a run when its caller returns or goes away (timeout, error, client gone), so the
+/// session never stays busy and held output is let through.
+struct RunGuard<'a> {
+    handle: &'a SessionHandle,
+    nonce: &'a str,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.handle.end_run(self.nonce);
+    }
+}
+
 /// `session run`: runs `command` in the PTY shell between two markers and returns only its
-/// output and exit status.
+/// output (the last `limit` bytes of it) and exit status.
 pub async fn run(
     handle: &SessionHandle,
     command: &str,
     timeout: Duration,
+    limit: usize,
 ) -> Result<serde_json::Value> {
+    let limit = limit.min(crate::protocol::RUN_OUTPUT_LIMIT);
     let nonce = crate::hex(&rand::random::<[u8; 8]>());
     let line = run_line(&nonce, command);
     let started = std::time::Instant::now();
-    let note = Some(command.chars().take(200).collect());
-    handle.write(Bytes::from(line), Writer::Agent, note).await?;
+    handle.begin_run(&nonce, command, Bytes::from(line)).await?;
+    let guard = RunGuard {
+        handle,
+        nonce: &nonce,
+    };
     let mut ticks = handle.ticks();
     let deadline = Instant::now() + timeout.min(MAX_WAIT);
     let end = loop {
@@ -499,7 +597,9 @@ pub async fn run(
         }
     };
     let Some(end) = end else {
-        // Interrupt what is still running so the shell is usable again.
+        // Free the session first (a busy session refuses agent keys), then interrupt what is
+        // still running so the shell is usable again.
+        handle.end_run_now(&nonce).await;
         let _ = handle
             .write(Bytes::from_static(b"\x03"), Writer::Agent, None)
             .await;
@@ -522,19 +622,23 @@ pub async fn run(
             )
         });
     };
+    drop(guard);
     let begin = handle.begin_marker(&nonce).await?;
     let from = begin.as_ref().map(|b| b.clean_end).unwrap_or(end.clean_end);
     let (log, _) = handle.clean_range(from).await?;
     let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
         .unwrap_or(usize::MAX)
         .min(log.text.len());
-    let mut output = log.text.get(..len).unwrap_or_default().to_string();
-    output.push_str(&end.pending);
+    let mut full = log.text.get(..len).unwrap_or_default().to_string();
+    full.push_str(&end.pending);
     if let Some(b) = &begin {
-        if let Some(rest) = output.strip_prefix(b.pending.as_str()) {
-            output = rest.to_string();
+        if let Some(rest) = full.strip_prefix(b.pending.as_str()) {
+            full = rest.to_string();
         }
     }
+    let head_lost = log.offset.saturating_sub(from);
+    let output = tail_at_line(&full, limit, head_lost > 0);
+    let dropped = head_lost + (full.len() - output.len()) as u64;
     // The agent has now seen this output: move its cursor past it.
     let _ = handle
         .read(ReadSpec {
@@ -547,7 +651,8 @@ pub async fn run(
         "session_id": handle.meta.id,
         "exit_status": end.exit_status,
         "output": output,
-        "truncated": log.dropped_bytes > 0,
+        "truncated": dropped > 0,
+        "dropped_bytes": dropped,
         "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }))
 }
@@ -588,6 +693,32 @@ mod tests {
         assert_eq!(m.exit_status, Some(42));
         assert_eq!(Marker::parse("n1;b", 0, "").unwrap().exit_status, None);
         assert!(Marker::parse("n1;x", 0, "").is_none());
+    }
+
+    #[test]
+    fn echo_end_skips_exactly_the_echo() {
+        let typed = "sleep 2; read -s -p 'Password: ' pw\n";
+        // Only part of the echo has arrived: wait.
+        assert_eq!(echo_end("sleep 2; read -s", typed), None);
+        assert_eq!(echo_end("", typed), None);
+        // The whole echo, then the delayed prompt.
+        let out = "sleep 2; read -s -p 'Password: ' pw\nPassword: ";
+        assert_eq!(echo_end(out, typed), Some(typed.len()));
+        // No echo at all (a no-echo prompt): matching starts at once.
+        assert_eq!(echo_end("Sorry, try again.\n", "hunter2\n"), Some(0));
+        // Control keys are not echoed as themselves.
+        assert_eq!(echo_end("yes\nok", "\x15yes\n"), Some(4));
+    }
+
+    #[test]
+    fn tail_cuts_at_a_line_start() {
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 100, false), "a\nbb\nccc\n");
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 6, false), "ccc\n");
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 7, false), "bb\nccc\n");
+        // The head was already lost: drop the partial first line.
+        assert_eq!(tail_at_line("b\nccc\n", 100, true), "ccc\n");
+        // One line longer than the limit: cut at a character boundary.
+        assert_eq!(tail_at_line("xxééé", 4, false), "éé");
     }
 
     #[test]

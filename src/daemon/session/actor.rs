@@ -9,6 +9,7 @@ use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::{mpsc, watch};
 
+use super::running::ActiveRun;
 use super::{
     Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
     Tick, Writer,
@@ -110,6 +111,7 @@ pub(super) fn spawn_actor(
         reconnects: 0,
         reconnect_attempts: 0,
         last_input: None,
+        run: None,
         updated_at: crate::now_ms(),
         tick: tick_tx,
     };
@@ -138,6 +140,8 @@ struct Actor {
     /// Failed attempts since the drop (reset on success).
     reconnect_attempts: u32,
     last_input: Option<String>,
+    /// The `session run` in flight, if any: the session is busy for agents until it ends.
+    run: Option<ActiveRun>,
     updated_at: u64,
     tick: watch::Sender<Tick>,
 }
@@ -197,8 +201,24 @@ impl Actor {
         }
     }
 
-    /// Feeds PTY bytes (or our own `[agentssh]` notices) into every model and subscriber.
+    /// Takes PTY bytes (or our own `[agentssh]` notices): while a run's wrapper is being
+    /// echoed they are held back and replaced (see [`super::running`]), else fed as they are.
     fn on_output(&mut self, chunk: Bytes) {
+        match self.run.as_mut() {
+            Some(run) if run.concealing() => {
+                for part in run.pass(chunk) {
+                    self.feed(part);
+                }
+            }
+            _ => self.feed(chunk),
+        }
+    }
+
+    /// Feeds bytes into every model and subscriber.
+    fn feed(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
         let data: &[u8] = &chunk;
         self.raw.push(data);
         let mut start = 0;
@@ -206,6 +226,11 @@ impl Actor {
             self.log.push_raw(&data[start..end]);
             start = end;
             if let Some(m) = Marker::parse(&payload, self.log.end_offset(), self.log.pending()) {
+                if m.exit_status.is_some() && self.run.as_ref().is_some_and(|r| r.nonce == m.nonce)
+                {
+                    // The run's end marker: the session is free again.
+                    self.run = None;
+                }
                 self.markers.push(m);
                 if self.markers.len() > 64 {
                     self.markers.remove(0);
@@ -486,6 +511,29 @@ impl Actor {
                 self.bump();
                 let _ = reply.send(Ok(self.controller.clone()));
             }
+            Cmd::BeginRun {
+                nonce,
+                command,
+                line,
+                reply,
+            } => {
+                let result = match &self.run {
+                    Some(run) => Err(busy_err(&self.meta.id, run)),
+                    None => self.write(line, Writer::Agent, None).await,
+                };
+                if result.is_ok() {
+                    self.last_input = Some(command.chars().take(200).collect());
+                    self.run = Some(ActiveRun::new(nonce, command));
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::EndRun { nonce } => {
+                if let Some(mut run) = self.run.take_if(|r| r.nonce == nonce) {
+                    for part in run.release() {
+                        self.feed(part);
+                    }
+                }
+            }
             Cmd::ConnectionHandle { reply } => {
                 let _ = reply.send(self.pty.as_ref().map(|p| p.lease.conn.clone()));
             }
@@ -506,6 +554,9 @@ impl Actor {
                     crate::now_ms().saturating_sub(*since_ms)
                 ),
             ));
+        }
+        if let (Writer::Agent, Some(run)) = (who, &self.run) {
+            return Err(busy_err(&self.meta.id, run));
         }
         let writer = self.writer()?;
         writer.data_bytes(data).await.map_err(|e| {
@@ -542,6 +593,18 @@ impl Actor {
             }
         }
     }
+}
+
+/// The error an agent's write gets while a `session run` is in flight.
+fn busy_err(id: &str, run: &ActiveRun) -> Error {
+    let command: String = run.command.chars().take(80).collect();
+    Error::new(
+        ErrorCode::SessionBusy,
+        format!(
+            "session {id} is busy: `session run` of '{command}' started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
+            run.started.elapsed().as_millis()
+        ),
+    )
 }
 
 /// "tui:1234" or "attach:55 and 1 more", from holder tokens.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod actor;
+mod running;
 
 use super::pool::Pool;
 use super::sessions::Marker;
@@ -221,6 +222,17 @@ pub(crate) enum Cmd {
         take: bool,
         reply: oneshot::Sender<Result<Controller>>,
     },
+    /// Types a `session run` wrapper line and marks the session busy until its end marker.
+    BeginRun {
+        nonce: String,
+        command: String,
+        line: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// The run `nonce` is over (timed out, failed or its caller left): the session is free.
+    EndRun {
+        nonce: String,
+    },
     ConnectionHandle {
         reply: oneshot::Sender<Option<Arc<super::pool::PooledConn>>>,
     },
@@ -289,6 +301,32 @@ impl SessionHandle {
             reply,
         })
         .await
+    }
+    /// Types the wrapper `line` of a `session run` of `command`; refused (`session_busy`)
+    /// while another run is in flight, and while a human holds control.
+    pub(crate) async fn begin_run(&self, nonce: &str, command: &str, line: Bytes) -> Result<()> {
+        let (nonce, command) = (nonce.to_string(), command.to_string());
+        self.ask(|reply| Cmd::BeginRun {
+            nonce,
+            command,
+            line,
+            reply,
+        })
+        .await?
+    }
+    /// Ends the run `nonce` (idempotent). It does not wait, so a drop guard can call it: the
+    /// command is queued from a task of its own.
+    pub(crate) fn end_run(&self, nonce: &str) {
+        let tx = self.tx.clone();
+        let nonce = nonce.to_string();
+        tokio::spawn(async move {
+            let _ = tx.send(Cmd::EndRun { nonce }).await;
+        });
+    }
+    /// Ends the run `nonce` before any later command to this session is handled.
+    pub(crate) async fn end_run_now(&self, nonce: &str) {
+        let nonce = nonce.to_string();
+        let _ = self.tx.send(Cmd::EndRun { nonce }).await;
     }
     /// The rendered screen.
     pub async fn screen(&self) -> Result<ScreenSnapshot> {
