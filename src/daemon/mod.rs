@@ -12,8 +12,6 @@ pub mod pool;
 pub mod proxy;
 pub mod server;
 pub mod session;
-pub mod session_requests;
-pub mod sessions;
 pub mod spare;
 pub mod watching;
 
@@ -92,7 +90,7 @@ pub struct Daemon {
     /// The activity log.
     pub activity: activity::Activity,
     /// PTY sessions.
-    pub sessions: sessions::Registry,
+    pub sessions: session::Registry,
     /// Proxies (port forwards, SOCKS5, reverse forwards).
     pub proxies: proxy::Registry,
     started: Instant,
@@ -249,7 +247,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
         activity: activity::Activity::default(),
-        sessions: sessions::Registry::default(),
+        sessions: session::Registry::default(),
         proxies: proxy::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),

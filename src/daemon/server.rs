@@ -163,7 +163,7 @@ async fn handle(
             follow: true,
             timeout_ms,
             ..
-        } => super::session_requests::follow(daemon, &session, raw, limit, timeout_ms, r, w).await,
+        } => super::session::requests::follow(daemon, &session, raw, limit, timeout_ms, r, w).await,
         Request::Exec {
             spec,
             command,
@@ -183,7 +183,7 @@ async fn handle(
         | Request::ProxyList
         | Request::ProxyPing { .. }
         | Request::ProxyClose { .. }) => super::proxy::handle(daemon, req).await,
-        other => super::session_requests::handle(daemon, other).await,
+        other => super::session::requests::handle(daemon, other).await,
     };
     match result {
         Ok(v) => Response::Ok(v),

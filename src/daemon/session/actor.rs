@@ -9,13 +9,13 @@ use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::{mpsc, watch};
 
+use super::run::{Marker, MarkerScanner};
 use super::running::ActiveRun;
 use super::{
     Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
     Tick, Writer,
 };
 use crate::daemon::pool::{Lease, Pool};
-use crate::daemon::sessions::{Marker, MarkerScanner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{CleanLog, RawRing, Screen};
 use crate::ssh::spec::ConnectSpec;

@@ -1,4 +1,9 @@
-//! One PTY session, owned by one actor task.
+//! PTY sessions: the one home of session code. This module holds the types and the handle;
+//! `actor` owns one session's state, `registry` maps ids and names to handles, `requests`
+//! serves the protocol's session requests, `send` and `run` the two that type into a shell,
+//! and `running` hides a run's machinery.
+//!
+//! One PTY session is owned by one actor task.
 //!
 //! The actor owns the PTY channel, the session's output model (raw ring, clean log, vt100
 //! screen; see [`crate::screen`]), the agent's read cursor, the controller (agent or human)
@@ -15,14 +20,25 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod actor;
+pub mod registry;
+pub mod requests;
+pub mod run;
 mod running;
+pub mod send;
 
 use super::pool::Pool;
-use super::sessions::Marker;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{LogRead, ScreenSnapshot};
 use crate::ssh::spec::ConnectSpec;
 use actor::{open_pty, spawn_actor};
+use run::Marker;
+
+pub use registry::Registry;
+
+/// Longest input one `send` may carry.
+pub const MAX_INPUT: usize = 1024 * 1024;
+/// Longest any wait may last, whatever the client asked.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Session lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

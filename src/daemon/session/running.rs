@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::daemon::sessions::{MarkerScanner, MARKER_PREFIX};
+use super::run::{MarkerScanner, MARKER_PREFIX};
 
 /// Most bytes held back while waiting for a run's begin marker.
 pub const MAX_HELD: usize = 64 * 1024;

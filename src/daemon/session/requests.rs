@@ -10,9 +10,8 @@ use tokio::io::BufReader;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use super::session::{ReadSpec, Status, Writer};
-use super::sessions;
-use super::Daemon;
+use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
+use crate::daemon::Daemon;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{DaemonToClient, Request};
 use crate::ssh::exec::{outcome_json, Capture, ExecOutput, ExecRequest};
@@ -84,7 +83,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             )
             .await
         }
-        Request::Send(req) => sessions::send(&reg.get(&req.session)?, &req).await,
+        Request::Send(req) => super::send::send(&reg.get(&req.session)?, &req).await,
         Request::Read {
             session,
             offset,
@@ -140,7 +139,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             timeout_ms,
             limit,
         } => {
-            sessions::run(
+            super::run::run(
                 &reg.get(&session)?,
                 &command,
                 Duration::from_millis(timeout_ms),
@@ -201,11 +200,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
     }
 }
 
-async fn session_exec(
-    h: &super::session::SessionHandle,
-    command: String,
-    timeout_ms: u64,
-) -> Result<Value> {
+async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Result<Value> {
     let conn = h.connection().await?;
     let channel = conn.open_session().await.map_err(|e| {
         Error::new(
@@ -259,11 +254,10 @@ pub async fn follow(
 ) -> Result<Value> {
     let h = daemon.sessions.get(session)?;
     let mut ticks = h.ticks();
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(timeout_ms).min(sessions::MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
     let mut raw_offset = 0u64;
     let mut last_pending: Option<String> = None;
-    let gone = super::server::client_gone(r);
+    let gone = crate::daemon::server::client_gone(r);
     tokio::pin!(gone);
     let mut frames = 0u64;
     let end = loop {
@@ -292,7 +286,7 @@ pub async fn follow(
                     serde_json::to_value(status).unwrap_or_default(),
                 );
             }
-            super::server::send_frame(w, &DaemonToClient::Data(v)).await?;
+            crate::daemon::server::send_frame(w, &DaemonToClient::Data(v)).await?;
             frames += 1;
         }
         if status != Status::Running && status != Status::Reconnecting {
