@@ -20,7 +20,7 @@ use super::pool::Pool;
 use super::sessions::Marker;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{LogRead, ScreenSnapshot};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 use actor::{open_pty, spawn_actor};
 
 /// Session lifecycle.
