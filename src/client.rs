@@ -13,7 +13,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
-use crate::daemon::Paths;
+use crate::config::Paths;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{self, ClientToDaemon, DaemonToClient, Request, Response};
 
@@ -80,7 +80,7 @@ impl DaemonClient {
             return Ok(c.replayable());
         }
         let paths = Paths::current();
-        crate::daemon::ensure_runtime_dir(&paths.dir)?;
+        crate::config::ensure_runtime_dir(&paths.dir)?;
         let lock = lock_spawn(&paths.spawn_lock).await?;
         // Another client may have started it while we waited for the lock.
         if let Some(c) = Self::connect_existing(kind).await? {

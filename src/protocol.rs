@@ -9,10 +9,16 @@
 //! stdin frames. One request per connection keeps every exchange independent: a hung or
 //! hostile client holds only its own task.
 //! Enums are named by direction, as in zellij.
+//!
+//! The connect spec and file request it carries live in [`crate::wire`]; like this module they
+//! import no implementation module (`tests/layering.rs` checks), so the SSH or SFTP code cannot
+//! change the wire format behind the contract's back.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::wire::file::FileRequest;
+use crate::wire::spec::ConnectSpec;
 
 /// Default and ceiling of `session run`'s returned output, bytes (the clean log holds 1 MiB).
 pub const RUN_OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -20,7 +26,6 @@ pub const RUN_OUTPUT_LIMIT: usize = 1024 * 1024;
 fn run_output_limit() -> usize {
     RUN_OUTPUT_LIMIT
 }
-use crate::ssh::spec::ConnectSpec;
 
 /// Bumped on any incompatible change to these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -323,7 +328,7 @@ pub enum Request {
     /// A file operation (`file upload|download|ls|read|write|edit|delete`). The daemon reads
     /// and writes local paths itself; `read` content comes back as stdout `Output` frames,
     /// `write --stdin` input goes as `Stdin` frames; `Progress` frames report transfers.
-    File(Box<crate::sftp::FileRequest>),
+    File(Box<FileRequest>),
 }
 
 impl Request {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::args::{DaemonCommand, LogArgs};
 use super::Reply;
 use crate::client::{into_result, DaemonClient};
-use crate::daemon::Paths;
+use crate::config::Paths;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{ActivityEntry, DaemonToClient, Request};
 

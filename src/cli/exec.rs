@@ -168,7 +168,7 @@ pub fn finish(
 async fn run_via_daemon(
     args: &ExecArgs,
     command: String,
-    mut spec: crate::ssh::spec::ConnectSpec,
+    mut spec: crate::wire::spec::ConnectSpec,
 ) -> Result<Reply> {
     use crate::client::{into_result, recv_from, DaemonClient};
     use crate::protocol::{ClientToDaemon, DaemonToClient, OutputStream, Request};

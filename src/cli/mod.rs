@@ -14,12 +14,13 @@ pub mod prompt;
 pub mod proxy;
 pub mod session;
 pub mod shell;
-pub mod target;
 
 use clap::Parser;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+// Target resolution lives below the faces; `super::target` in the subcommands resolves here.
+use crate::target;
 use args::{Cli, Command};
 
 /// What a command produced.

@@ -250,7 +250,7 @@ async fn pump_stdin(r: &mut Reader, tx: Option<mpsc::Sender<Bytes>>) {
 #[allow(clippy::too_many_arguments)]
 async fn exec(
     daemon: &Arc<Daemon>,
-    spec: &crate::ssh::spec::ConnectSpec,
+    spec: &crate::wire::spec::ConnectSpec,
     req: &ExecRequest,
     with_stdin: bool,
     retry: u32,

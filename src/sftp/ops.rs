@@ -9,8 +9,9 @@ use super::io::{mode_string, Entry, Kind, Progress, Sink, Source, Temps};
 use super::paths;
 use super::remote::Remote;
 use super::transfer;
-use super::{Ctx, FileAction};
+use super::Ctx;
 use crate::error::{Error, ErrorCode, Result};
+use crate::wire::file::FileAction;
 
 /// Largest file `file edit` loads.
 pub const MAX_EDIT: u64 = 64 * 1024 * 1024;

@@ -6,9 +6,9 @@ use super::exec_fs::ExecFs;
 use super::io::{limited, Entry, Progress, Sink, Source, Stop, Temps};
 use super::paths;
 use super::sftp_fs::SftpFs;
-use super::Method;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::exec::ChannelSource;
+use crate::wire::file::Method;
 
 enum Backend<'h> {
     Sftp(SftpFs),

@@ -16,8 +16,8 @@ use russh::{cipher, Preferred};
 use super::auth;
 use super::forward::ForwardRegistry;
 use super::known_hosts::{self, HostKeyStatus};
-use super::spec::{host_port, ConnectSpec, HostKeyPolicy};
 use crate::error::{Error, ErrorCode, Result};
+use crate::wire::spec::{host_port, ConnectSpec, HostKeyPolicy};
 
 /// Keepalive interval; a path is declared dead after [`KEEPALIVE_MAX`] unanswered probes.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);

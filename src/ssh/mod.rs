@@ -6,5 +6,7 @@ pub mod client;
 pub mod exec;
 pub mod forward;
 pub mod known_hosts;
-pub mod spec;
 pub mod ssh_config;
+
+/// The connect spec lives in [`crate::wire::spec`] (it is part of the protocol).
+pub use crate::wire::spec;

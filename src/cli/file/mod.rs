@@ -28,7 +28,8 @@ use super::{output, Reply};
 use crate::client::{into_result, recv_from, DaemonClient};
 use crate::error::{Error, Result};
 use crate::protocol::{ClientToDaemon, DaemonToClient, Request};
-use crate::sftp::{self, Ctx, FileAction, FileRequest, FileTarget, Input, Method, Progress};
+use crate::sftp::{self, Ctx, Input, Progress};
+use crate::wire::file::{FileAction, FileRequest, FileTarget, Method};
 
 /// Most content `file read --json` returns (it is held in memory, then base64'd).
 pub const MAX_JSON_READ: u64 = 64 * 1024 * 1024;

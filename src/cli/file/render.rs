@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::MAX_JSON_READ;
-use crate::sftp::FileAction;
+use crate::wire::file::FileAction;
 
 /// Where `read` content goes: straight to stdout in text mode, a bounded buffer in JSON.
 pub(super) struct ContentOut {

@@ -18,7 +18,7 @@ use super::{
 use crate::daemon::pool::{Lease, Pool};
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{CleanLog, RawRing, Screen};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// Queue of one subscriber (dashboard or attach), in events.
 const SUBSCRIBER_QUEUE: usize = 256;

@@ -29,7 +29,7 @@ pub mod send;
 use super::pool::Pool;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{LogRead, ScreenSnapshot};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 use actor::{open_pty, spawn_actor};
 use run::Marker;
 

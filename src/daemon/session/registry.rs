@@ -10,7 +10,7 @@ use super::send::wait_idle;
 use super::{ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta};
 use crate::daemon::pool::Pool;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// All sessions of the daemon.
 pub struct Registry {
