@@ -27,6 +27,10 @@ fn run_output_limit() -> usize {
     RUN_OUTPUT_LIMIT
 }
 
+fn default_true() -> bool {
+    true
+}
+
 /// Bumped on any incompatible change to these types.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest frame either side accepts; a larger one closes that connection only.
@@ -185,6 +189,9 @@ pub enum Request {
         limit: usize,
         /// Reconnect after a drop.
         reconnect: bool,
+        /// Install shell integration (prompt and command marks) in the shell.
+        #[serde(default = "default_true")]
+        shell_integration: bool,
     },
     /// Another PTY on the connection of session `from`.
     Spawn {
@@ -266,6 +273,26 @@ pub enum Request {
     Ping {
         /// Session id or name.
         session: String,
+    },
+    /// Wait in the daemon until a session reaches a state or shows a text.
+    Wait {
+        /// Session id or name.
+        session: String,
+        /// `prompt`, `input`, `exit`, `quiet` or `text:REGEX`.
+        until: String,
+        /// Quiet time for `quiet`, ms.
+        quiet_ms: u64,
+        /// Give up after this many ms.
+        timeout_ms: u64,
+        /// Most output bytes returned.
+        limit: usize,
+    },
+    /// The commands that ran at a session's prompt.
+    History {
+        /// Session id or name.
+        session: String,
+        /// The last this many.
+        limit: usize,
     },
     /// Session metadata.
     SessionStatus {
@@ -398,6 +425,11 @@ impl Request {
             }
             Request::Ping { session } => ("session ping".into(), Some(session.clone())),
             Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
+            Request::Wait { session, until, .. } => (
+                format!("session wait --for {}", truncate(until, 200)),
+                Some(session.clone()),
+            ),
+            Request::History { session, .. } => ("session history".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
             Request::Watch {
                 session,

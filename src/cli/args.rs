@@ -261,6 +261,10 @@ pub struct ConnectCmdArgs {
     /// Reconnect with backoff after a dropped connection (shell state is lost).
     #[arg(long)]
     pub reconnect: bool,
+    /// Do not install prompt and command marks in the shell (state then comes from
+    /// heuristics only).
+    #[arg(long)]
+    pub no_shell_integration: bool,
     /// Retry connection failures this many times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry: u32,
@@ -387,6 +391,37 @@ pub enum SessionCommand {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
+    },
+    /// Wait until the session is at its prompt, waits for input, ends, goes quiet or shows a text.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session wait -s s1 --for prompt --timeout 600000   # a long build is done\n  agentssh --json session wait -s s1 --for input                    # a question or password prompt\n  agentssh --json session wait -s s1 --for 'text:Listening on port [0-9]+'"
+    )]
+    Wait {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// What to wait for: prompt, input, exit, quiet or text:REGEX.
+        #[arg(long = "for", value_name = "WHAT")]
+        until: String,
+        /// With `--for quiet`: this many ms without output.
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        quiet_ms: u64,
+        /// Give up (code `timeout`, exit 124) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most output bytes returned.
+        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        limit: usize,
+    },
+    /// The commands that ran at the prompt, with who typed them and their exit statuses.
+    #[command(after_help = "Example:\n  agentssh --json session history -s s1 --limit 20")]
+    History {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// The last this many commands.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
     },
     /// Session metadata.
     Status {

@@ -117,6 +117,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             | Request::ProxyPing { .. }
             | Request::Ping { .. }
             | Request::SessionStatus { .. }
+            | Request::History { .. }
     );
     let response = handle(request, &daemon, &who, &mut r, &mut w).await;
     if log_it {

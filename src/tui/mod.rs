@@ -198,6 +198,7 @@ fn connect_request(profile: &str) -> Result<Request> {
         wait_ms: 0,
         limit: 0,
         reconnect: false,
+        shell_integration: true,
     })
 }
 

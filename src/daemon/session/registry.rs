@@ -156,6 +156,7 @@ impl Registry {
         retry: u32,
         name: Option<String>,
         reconnect: bool,
+        shell_integration: bool,
         cols: u16,
         rows: u16,
         wait_ms: u64,
@@ -168,11 +169,14 @@ impl Registry {
             name,
             spec,
             reconnect,
+            shell_integration,
+            nonce: crate::hex(&rand::random::<[u8; 8]>()),
             created_at: crate::now_ms(),
             changes: self.changes.clone(),
         };
         let handle = super::start(pool.clone(), meta, retry, cols, rows).await?;
         self.insert(handle.clone());
+        super::integration::install(&handle).await;
         wait_idle(
             &handle,
             Duration::from_millis(wait_ms.min(60_000)),

@@ -46,6 +46,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             wait_ms,
             limit,
             reconnect,
+            shell_integration,
         } => {
             reg.open(
                 &daemon.pool,
@@ -53,6 +54,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 retry,
                 name,
                 reconnect,
+                shell_integration,
                 cols,
                 rows,
                 wait_ms,
@@ -76,6 +78,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 0,
                 name,
                 parent.meta.reconnect,
+                parent.meta.shell_integration,
                 cols,
                 rows,
                 wait_ms,
@@ -175,6 +178,17 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 json!({"session_id": h.meta.id, "alive": status == Status::Running, "status": status}),
             )
         }
+        Request::Wait {
+            session,
+            until,
+            quiet_ms,
+            timeout_ms,
+            limit,
+        } => super::wait::wait(&reg.get(&session)?, &until, quiet_ms, timeout_ms, limit).await,
+        Request::History { session, limit } => {
+            let h = reg.get(&session)?;
+            Ok(json!({"session_id": h.meta.id, "commands": h.history(limit).await?}))
+        }
         Request::SessionStatus { session } => {
             Ok(serde_json::to_value(reg.info(&session).await?).unwrap_or_default())
         }
@@ -200,7 +214,11 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
     }
 }
 
-async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Result<Value> {
+pub(super) async fn session_exec(
+    h: &SessionHandle,
+    command: String,
+    timeout_ms: u64,
+) -> Result<Value> {
     let conn = h.connection().await?;
     let channel = conn.open_session().await.map_err(|e| {
         Error::new(
