@@ -8,6 +8,7 @@ pub mod connect;
 pub mod daemon;
 pub mod exec;
 pub mod file;
+pub mod hoist;
 pub mod output;
 pub mod profile;
 pub mod prompt;
@@ -75,7 +76,7 @@ impl Reply {
 
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = hoist::hoist(std::env::args_os().collect());
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
     if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
