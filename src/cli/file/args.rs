@@ -227,3 +227,38 @@ impl FileCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::cli::args::Cli;
+
+    /// The help line of `--name` of `file SUB`.
+    fn help_of(sub: &str, name: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let file = cmd.find_subcommand("file").expect("file");
+        let sub = file.find_subcommand(sub).expect("subcommand");
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_id() == name)
+            .unwrap_or_else(|| panic!("no --{name}"));
+        arg.get_help().map(|h| h.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_file_command_describes_its_own_direction() {
+        assert!(help_of("upload", "local").contains("to send"));
+        assert!(help_of("upload", "remote").contains("on the server"));
+        assert!(help_of("download", "remote").contains("to fetch"));
+        assert!(help_of("download", "local").contains("on this machine"));
+        assert!(!help_of("download", "remote").contains("receives"));
+        assert!(help_of("ls", "remote").contains("to list"));
+        assert!(help_of("read", "remote").contains("to print"));
+        assert!(help_of("write", "remote").contains("to replace or create"));
+        assert!(help_of("edit", "remote").contains("to change"));
+        assert!(help_of("delete", "remote").contains("to delete"));
+        assert!(help_of("mkdir", "remote").contains("to create"));
+    }
+}
