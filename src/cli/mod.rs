@@ -76,9 +76,10 @@ impl Reply {
 
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
-    let argv = hoist::hoist(std::env::args_os().collect());
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
+    let argv = hoist::hoist(argv);
     if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
         // Test hook: proves that a panic still yields one valid envelope.
         panic!("AGENTSSH_DEBUG_PANIC is set");
