@@ -59,7 +59,7 @@ pub enum Command {
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
     Shell(ShellArgs),
-    /// Move and change files on a server: upload, download, ls, read, write, edit, delete.
+    /// Move and change files on a server: upload, download, ls, read, write, edit, delete, mkdir.
     #[command(subcommand)]
     File(super::file::FileCommand),
     /// Open a long-lived PTY session (kept by the daemon).

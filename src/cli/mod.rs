@@ -8,6 +8,7 @@ pub mod connect;
 pub mod daemon;
 pub mod exec;
 pub mod file;
+pub mod hoist;
 pub mod output;
 pub mod profile;
 pub mod prompt;
@@ -78,6 +79,7 @@ pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
+    let argv = hoist::hoist(argv);
     if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
         // Test hook: proves that a panic still yields one valid envelope.
         panic!("AGENTSSH_DEBUG_PANIC is set");
