@@ -22,6 +22,7 @@
 pub mod fault_proxy;
 pub mod late_listener;
 pub mod russh_server;
+pub mod sessions;
 
 use std::fmt::Write as _;
 use std::fs;

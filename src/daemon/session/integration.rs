@@ -69,8 +69,9 @@ async fn login_shell_is_known(handle: &SessionHandle) -> bool {
 }
 
 /// The one line that installs the hooks. POSIX syntax throughout, so it parses in every
-/// shell it may meet; it picks bash's, zsh's or the plain PS1 hooks at run time. Every mark
-/// carries the session's `nonce`.
+/// shell it may meet (dash parses the untaken branches too, so zsh's array syntax is behind
+/// an `eval`); it picks bash's, zsh's or the plain PS1 hooks at run time. Every mark carries
+/// the session's `nonce`.
 pub fn hooks_line(nonce: &str) -> String {
     format!(
         "__agentssh_n={nonce}; if [ -n \"${{BASH_VERSION-}}\" ]; then \
@@ -82,7 +83,7 @@ PS1=\"${{PS1}}\\[$(printf '\\033]133;B;agentssh=%s\\007' \"$__agentssh_n\")\\]\"
 elif [ -n \"${{ZSH_VERSION-}}\" ]; then \
 __agentssh_precmd() {{ local s=$?; printf '\\033]133;D;%s;agentssh=%s\\007\\033]133;A;agentssh=%s\\007' \"$s\" \"$__agentssh_n\" \"$__agentssh_n\"; return $s; }}; \
 __agentssh_preexec() {{ printf '\\033]133;C;agentssh=%s\\007' \"$__agentssh_n\"; }}; \
-precmd_functions=(__agentssh_precmd $precmd_functions); preexec_functions+=(__agentssh_preexec); \
+eval 'precmd_functions=(__agentssh_precmd $precmd_functions); preexec_functions+=(__agentssh_preexec)'; \
 PS1=\"${{PS1}}%{{$(printf '\\033]133;B;agentssh=%s\\007' \"$__agentssh_n\")%}}\"; \
 else PS1=\"$(printf '\\033]133;D;')\\$?$(printf ';agentssh=%s\\007\\033]133;A;agentssh=%s\\007' \"$__agentssh_n\" \"$__agentssh_n\")${{PS1}}$(printf '\\033]133;B;agentssh=%s\\007' \"$__agentssh_n\")\"; fi\n"
     )
