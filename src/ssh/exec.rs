@@ -2,7 +2,10 @@
 //!
 //! Shared by direct `exec` and the daemon's pooled exec, so both behave the same. A timeout
 //! stops the remote command for real: OpenSSH delivers `signal` requests to the command's
-//! process group, so we send TERM, give it a short grace, then KILL and close the channel.
+//! process group for normal users, and for root logins (where it refuses them) we `kill` the
+//! group from a second channel ([`super::exec_stop`]): TERM, a short grace, then KILL. The
+//! outcome says whether the server confirmed the end (`remote_stopped`); nothing more is
+//! claimed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,11 +19,13 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::client::SshHandle;
+use super::exec_stop::{kill_remote, MarkerStripper, PidMarker};
 use crate::error::{Error, ErrorCode, Result};
 
 /// How long a timed-out command gets between TERM and KILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
-/// How long we wait for the channel to close after KILL before giving up on it.
+/// How long we wait for the server to close the channel after KILL before giving up and
+/// reporting the command as not confirmed stopped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A command to run.
@@ -32,6 +37,9 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
     /// Allocate a PTY (`--tty`): size in columns and rows.
     pub tty: Option<(u32, u32)>,
+    /// Learn the command's pid so a stop can `kill` it from a second channel: needed where
+    /// the server ignores `signal` requests (root logins, see [`super::exec_stop`]).
+    pub kill_by_pid: bool,
 }
 
 /// Output as it arrives.
@@ -54,6 +62,10 @@ pub struct ExecOutcome {
     pub timed_out: bool,
     /// Wall time from channel open to end.
     pub duration_ms: u64,
+    /// After a stop: whether the server then closed the channel, which sshd does only once
+    /// the command has exited and nothing holds its output open. `false`: it may still run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_stopped: Option<bool>,
 }
 
 impl ExecOutcome {
@@ -137,7 +149,8 @@ impl ChannelSource for SshHandle {
     }
 }
 
-/// Runs `req` on a new channel of `handle` (see [`run_on_channel`]).
+/// Runs `req` on a new channel of `handle` (see [`run_on_channel`]); a stop by pid uses
+/// further channels of `handle`.
 pub async fn run_exec(
     handle: &SshHandle,
     req: &ExecRequest,
@@ -145,23 +158,60 @@ pub async fn run_exec(
     out: mpsc::Sender<ExecOutput>,
 ) -> Result<ExecOutcome> {
     let channel = handle.session_channel().await.map_err(channel_error)?;
-    run_on_channel(channel, req, stdin, out, std::future::pending()).await
+    run_on_channel(
+        channel,
+        req,
+        stdin,
+        out,
+        std::future::pending(),
+        Some(handle),
+    )
+    .await
+}
+
+/// Where a stop is: not begun, TERM sent, KILL sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    /// TERM sent; KILL at this instant.
+    Term(tokio::time::Instant),
+    /// KILL sent; give up (unconfirmed) at this instant.
+    Kill(tokio::time::Instant),
 }
 
 /// Runs `req` on an open channel. `stdin` yields input chunks (its end sends EOF); `None`
 /// sends EOF at once. Output goes to `out` in arrival order; a slow consumer slows the channel
 /// (SSH flow control), never grows memory. When `cancel` resolves (the client went away) the
 /// command is stopped as on a timeout.
+///
+/// A stop sends TERM, then KILL after [`TERM_GRACE`]: as `signal` requests, and, when
+/// `req.kill_by_pid` and `killer` can open channels on the same connection, also as `kill`
+/// of the command's process group from a second channel ([`super::exec_stop`]).
+/// `remote_stopped` tells whether the server then closed the channel: sshd does that only
+/// once the command has exited and nothing holds its output open any more. An exit status
+/// alone is not enough (a child that left the process group may still be running).
 pub async fn run_on_channel(
     channel: Channel<Msg>,
     req: &ExecRequest,
     stdin: Option<mpsc::Receiver<Bytes>>,
     out: mpsc::Sender<ExecOutput>,
     cancel: impl std::future::Future<Output = ()>,
+    killer: Option<&dyn ChannelSource>,
 ) -> Result<ExecOutcome> {
     let started = Instant::now();
     let (mut reader, writer) = channel.split();
     let writer = Arc::new(writer);
+    let marker = req
+        .kill_by_pid
+        .then_some(killer)
+        .flatten()
+        .map(|_| PidMarker::new());
+    let command = match &marker {
+        Some(m) => m.wrap(&req.command),
+        None => req.command.clone(),
+    };
+    // The marker comes on stderr, or on stdout where a PTY merges the two.
+    let mut strip = marker.as_ref().map(PidMarker::stripper);
     if let Some((cols, rows)) = req.tty {
         writer
             .request_pty(false, "xterm-256color", cols, rows, 0, 0, &[])
@@ -169,7 +219,7 @@ pub async fn run_on_channel(
             .map_err(remote)?;
     }
     writer
-        .exec(true, req.command.as_bytes())
+        .exec(true, command.as_bytes())
         .await
         .map_err(remote)?;
 
@@ -189,40 +239,40 @@ pub async fn run_on_channel(
 
     let mut outcome = ExecOutcome::default();
     let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut killing: Option<tokio::time::Instant> = None;
-    let mut sent_kill = false;
-    let mut cancelled = false;
+    let mut stop = Stop::Running;
     // Whether the server said anything on the channel after our exec request (its reply,
     // output, an exit status): a channel that closes before that never ran the command.
     let mut answered = false;
+    let pid = |strip: &Option<MarkerStripper>| strip.as_ref().and_then(MarkerStripper::pid);
     tokio::pin!(cancel);
     loop {
-        let wake = match (killing, deadline) {
-            (Some(k), _) => Some(k),
-            (None, Some(d)) if !outcome.timed_out => Some(d),
-            _ => None,
+        let wake = match stop {
+            Stop::Running => deadline,
+            Stop::Term(at) | Stop::Kill(at) => Some(at),
         };
         let msg = tokio::select! {
             m = reader.wait() => m,
-            _ = &mut cancel, if !cancelled && killing.is_none() => {
-                cancelled = true;
-                let _ = writer.signal(Sig::TERM).await;
-                killing = Some(tokio::time::Instant::now() + TERM_GRACE);
+            _ = &mut cancel, if stop == Stop::Running => {
                 outcome.timed_out = true;
+                send_stop(&writer, killer, pid(&strip), Sig::TERM).await;
+                stop = Stop::Term(tokio::time::Instant::now() + TERM_GRACE);
                 continue;
             }
             _ = sleep_until(wake) => {
-                if !outcome.timed_out {
-                    outcome.timed_out = true;
-                    let _ = writer.signal(Sig::TERM).await;
-                    killing = Some(tokio::time::Instant::now() + TERM_GRACE);
-                } else if !sent_kill {
-                    sent_kill = true;
-                    let _ = writer.signal(Sig::KILL).await;
-                    let _ = writer.close().await;
-                    killing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
-                } else {
-                    break;
+                match stop {
+                    Stop::Running => {
+                        outcome.timed_out = true;
+                        send_stop(&writer, killer, pid(&strip), Sig::TERM).await;
+                        stop = Stop::Term(tokio::time::Instant::now() + TERM_GRACE);
+                    }
+                    Stop::Term(_) => {
+                        send_stop(&writer, killer, pid(&strip), Sig::KILL).await;
+                        stop = Stop::Kill(tokio::time::Instant::now() + CLOSE_GRACE);
+                    }
+                    Stop::Kill(_) => {
+                        outcome.remote_stopped = Some(false);
+                        break;
+                    }
                 }
                 continue;
             }
@@ -238,12 +288,25 @@ pub async fn run_on_channel(
                     | ChannelMsg::Eof
             )
         );
+        if stop != Stop::Running {
+            // So far unconfirmed; the server's close (the loop's last message) confirms the
+            // end. A lost connection does not: sshd leaves a non-PTY command running.
+            outcome.remote_stopped = Some(matches!(msg, Some(ChannelMsg::Close)));
+        }
         match msg {
             Some(ChannelMsg::Data { data }) => {
-                let _ = out.send(ExecOutput::Stdout(data)).await;
+                let data = match (&mut strip, req.tty) {
+                    (Some(s), Some(_)) => s.push(&data),
+                    _ => data,
+                };
+                send_output(&out, ExecOutput::Stdout(data)).await;
             }
             Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                let _ = out.send(ExecOutput::Stderr(data)).await;
+                let data = match (&mut strip, req.tty) {
+                    (Some(s), None) => s.push(&data),
+                    _ => data,
+                };
+                send_output(&out, ExecOutput::Stderr(data)).await;
             }
             Some(ChannelMsg::ExitStatus { exit_status }) => outcome.exit_status = Some(exit_status),
             Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
@@ -268,9 +331,57 @@ pub async fn run_on_channel(
         }
     }
     stdin_task.abort();
+    // Bytes held back as a possible marker that never completed are output after all.
+    if let Some(s) = &mut strip {
+        let rest = s.finish();
+        let chunk = match req.tty {
+            Some(_) => ExecOutput::Stdout(rest),
+            None => ExecOutput::Stderr(rest),
+        };
+        send_output(&out, chunk).await;
+    }
     let _ = writer.close().await;
     outcome.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(outcome)
+}
+
+/// Passes on a non-empty chunk (a consumer that went away is not our failure).
+async fn send_output(out: &mpsc::Sender<ExecOutput>, chunk: ExecOutput) {
+    let empty = match &chunk {
+        ExecOutput::Stdout(b) | ExecOutput::Stderr(b) => b.is_empty(),
+    };
+    if !empty {
+        let _ = out.send(chunk).await;
+    }
+}
+
+/// One step of a stop: the `signal` request (honoured by OpenSSH for non-root logins), and
+/// the `kill` of the process group from a second channel when its pid is known.
+async fn send_stop(
+    writer: &russh::ChannelWriteHalf<Msg>,
+    killer: Option<&dyn ChannelSource>,
+    pid: Option<u32>,
+    sig: Sig,
+) {
+    let name = sig_name(&sig);
+    let _ = writer.signal(sig).await;
+    if let (Some(source), Some(pid)) = (killer, pid) {
+        kill_remote(source, pid, &name).await;
+    }
+}
+
+/// The error for a command our timeout stopped (or tried to): claims that it stopped only
+/// when the server confirmed it.
+pub fn timeout_error(timeout_ms: u64, outcome: &ExecOutcome) -> Error {
+    let msg = if outcome.remote_stopped == Some(true) {
+        format!("command timed out after {timeout_ms} ms and was stopped")
+    } else {
+        format!(
+            "command timed out after {timeout_ms} ms and could not be confirmed stopped: it may \
+             still be running on the server; do not retry blindly (check first, e.g. with pgrep)"
+        )
+    };
+    Error::new(ErrorCode::Timeout, msg)
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
@@ -331,6 +442,9 @@ pub fn outcome_json(outcome: &ExecOutcome, out: &Capture, err: &Capture) -> Valu
     out.write_into(&mut obj, "stdout");
     err.write_into(&mut obj, "stderr");
     obj.insert("duration_ms".into(), json!(outcome.duration_ms));
+    if let Some(stopped) = outcome.remote_stopped {
+        obj.insert("remote_stopped".into(), json!(stopped));
+    }
     Value::Object(obj)
 }
 
@@ -345,6 +459,7 @@ mod tests {
             exit_signal: sig.map(String::from),
             timed_out: t,
             duration_ms: 0,
+            remote_stopped: None,
         };
         assert_eq!(o(Some(42), None, false).exit_code(), 42);
         assert_eq!(o(None, Some("KILL"), false).exit_code(), 137);
