@@ -157,3 +157,21 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_rides_along_but_not_in_the_serialized_error() {
+        let mut e = Error::new(ErrorCode::Timeout, "late").with_data(serde_json::json!({"x": 1}));
+        // The wire carries data beside the error (`Response::Err { data }`), never twice.
+        let wire = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"code": "timeout", "message": "late"})
+        );
+        assert_eq!(e.take_data(), Some(serde_json::json!({"x": 1})));
+        assert_eq!(e.take_data(), None);
+    }
+}

@@ -154,7 +154,9 @@ pub async fn run(args: ExecArgs) -> Result<Reply> {
         command,
         timeout: (args.timeout > 0).then(|| Duration::from_millis(args.timeout)),
         tty: args.tty.then_some((120, 40)),
-        kill_by_pid: crate::ssh::exec_stop::stops_by_pid(&spec.username),
+        // Without a timeout nothing here ever stops the command (unlike the daemon, whose
+        // client may go away), so the pid is not needed.
+        kill_by_pid: args.timeout > 0 && crate::ssh::exec_stop::stops_by_pid(&spec.username),
     };
     let mut sink = OutputSink::new(super::output::json_mode(), args.strip_ansi);
     let (tx, mut rx) = mpsc::channel(32);

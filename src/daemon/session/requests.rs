@@ -230,7 +230,7 @@ pub(super) async fn session_exec(
         command,
         timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
         tty: None,
-        kill_by_pid: crate::ssh::exec_stop::stops_by_pid(&h.meta.spec.username),
+        kill_by_pid: timeout_ms > 0 && crate::ssh::exec_stop::stops_by_pid(&h.meta.spec.username),
     };
     let (tx, mut rx) = mpsc::channel(32);
     let (mut out, mut err) = (Capture::default(), Capture::default());
