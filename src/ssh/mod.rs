@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod exec;
+pub mod exec_outcome;
 pub mod exec_stop;
 pub mod forward;
 pub mod known_hosts;
