@@ -1352,3 +1352,70 @@ fn read_follow_ends_when_the_session_is_closed_by_a_client() {
         "{text}"
     );
 }
+
+// Root's sessions on OpenSSH refuse `signal`, so before the pid-based stop root's command
+// outlived a `session exec` timeout that said "was stopped", and the output was dropped.
+#[test]
+fn session_exec_timeout_stops_the_command_and_keeps_the_output() {
+    let env = TestEnv::new();
+    let sshd = Sshd::start_with(SshdOptions {
+        authorized_keys: vec![env.client_pubkey()],
+        permit_root: true,
+        ..SshdOptions::default()
+    });
+    env.trust_host(&sshd);
+    let f = Fx {
+        env,
+        sshd,
+        extra_env: Vec::new(),
+    };
+    let port = f.sshd.port.to_string();
+    let key = f.env.key_path().display().to_string();
+    let pgrep = |pattern: &str| {
+        let out = Command::new("pgrep")
+            .args(["-a", "-f", pattern])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pgrep");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (i, user) in ["root", TEST_USER].into_iter().enumerate() {
+        let d = f.ok(&[
+            "connect",
+            "-H",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-u",
+            user,
+            "--private-key-path",
+            &key,
+        ]);
+        let id = s(&d["id"]).to_string();
+        let pattern = format!("sleep 61.{}{i}", std::process::id());
+        let cmd = format!("echo before; {pattern}");
+        let (v, rc) = f.json(&[
+            "session",
+            "exec",
+            "-s",
+            &id,
+            "--timeout",
+            "1500",
+            "--",
+            &cmd,
+        ]);
+        let stray = pgrep(&pattern);
+        if !stray.is_empty() {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &pattern])
+                .status();
+        }
+        assert_eq!(v["code"], "timeout", "{user}: {v}");
+        assert_eq!(rc, 124, "{user}: {v}");
+        assert_eq!(v["data"]["stdout"], "before\n", "{user}: {v}");
+        assert_eq!(v["data"]["session_id"], id.as_str(), "{user}: {v}");
+        assert_eq!(v["data"]["remote_stopped"], true, "{user}: {v}");
+        assert!(s(&v["error"]).contains("was stopped"), "{user}: {v}");
+        assert!(stray.is_empty(), "{user}: still running: {stray}");
+    }
+}

@@ -156,6 +156,10 @@ pub struct ExecArgs {
     /// Allocate a PTY for the command.
     #[arg(long)]
     pub tty: bool,
+    /// Remove escape sequences and control characters from the output (as `session read`
+    /// does), e.g. the colours a command prints under --tty.
+    #[arg(long)]
+    pub strip_ansi: bool,
     /// Connect from this process instead of through the daemon's connection pool.
     #[arg(long)]
     pub direct: bool,

@@ -104,8 +104,9 @@ pub fn main() -> i32 {
     };
     match dispatch(command) {
         Ok(reply) => emit(reply),
-        Err(err) => {
-            output::report_error(&err, None);
+        Err(mut err) => {
+            let data = err.take_data();
+            output::report_error(&err, data);
             err.code.exit_code()
         }
     }

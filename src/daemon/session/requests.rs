@@ -230,6 +230,7 @@ pub(super) async fn session_exec(
         command,
         timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
         tty: None,
+        kill_by_pid: timeout_ms > 0 && crate::ssh::exec_stop::stops_by_pid(&h.meta.spec.username),
     };
     let (tx, mut rx) = mpsc::channel(32);
     let (mut out, mut err) = (Capture::default(), Capture::default());
@@ -242,7 +243,14 @@ pub(super) async fn session_exec(
         }
     };
     let (outcome, ()) = tokio::join!(
-        crate::ssh::exec::run_on_channel(channel, &req, None, tx, std::future::pending()),
+        crate::ssh::exec::run_on_channel(
+            channel,
+            &req,
+            None,
+            tx,
+            std::future::pending(),
+            Some(&conn)
+        ),
         drain
     );
     let outcome = outcome?;
@@ -251,10 +259,7 @@ pub(super) async fn session_exec(
         o.insert("session_id".into(), h.meta.id.clone().into());
     }
     if outcome.timed_out {
-        return Err(Error::new(
-            ErrorCode::Timeout,
-            format!("command timed out after {timeout_ms} ms and was stopped"),
-        ));
+        return Err(crate::ssh::exec::timeout_error(timeout_ms, &outcome).with_data(v));
     }
     Ok(v)
 }
