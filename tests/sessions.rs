@@ -465,6 +465,28 @@ fn send_during_a_run_is_refused_as_busy() {
     assert!(has_line(s(&d["output"]), "free-again"), "{d}");
 }
 
+/// A `session run` that times out keeps what the command printed so far in the error's
+/// `data`, interrupts it, and leaves the shell usable.
+#[test]
+fn run_timeout_keeps_the_partial_output() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let (v, rc) = f.json(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--timeout",
+        "1500",
+        "--",
+        "echo before-$((1+1)); sleep 30",
+    ]);
+    assert_eq!((v["code"].clone(), rc), ("timeout".into(), 124), "{v}");
+    assert_eq!(v["data"]["output"], "before-2\n", "{v}");
+    assert!(u(&v["data"]["duration_ms"]) >= 1500, "{v}");
+    assert_eq!(f.run_ok(&id, "echo still-usable"), "still-usable\n");
+}
+
 /// `session run --limit`: the last bytes of the output, from a line start, with the number
 /// of bytes left out.
 #[test]

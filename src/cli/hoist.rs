@@ -22,6 +22,20 @@ const VALUE_FLAGS: [(&str, &str); 5] = [
     ("-s", "--session-id"),
 ];
 
+/// The other connection flags (long only) that take a value: an agent that writes the
+/// target before the subcommand writes its key and auth flags there too.
+const LONG_VALUE_FLAGS: [&str; 9] = [
+    "--private-key-path",
+    "--private-key-env",
+    "--passphrase-env",
+    "--password-env",
+    "--password",
+    "--passphrase",
+    "--ready-timeout-ms",
+    "--strict-host-key-checking",
+    "--proxy-jump",
+];
+
 /// How many words the flag at the start of `words` spans, if it is one we move: 1 for
 /// `-pNAME`, `--profile=NAME`, `--json`, `--output=F`; 2 for `-p NAME`, `--output F`.
 fn flag_words(words: &[OsString]) -> Option<usize> {
@@ -32,6 +46,14 @@ fn flag_words(words: &[OsString]) -> Option<usize> {
     }
     if w == "--output" {
         return has_value.then_some(2);
+    }
+    for long in LONG_VALUE_FLAGS {
+        if w == long {
+            return has_value.then_some(2);
+        }
+        if w.starts_with(&format!("{long}=")) {
+            return Some(1);
+        }
     }
     for (short, long) in VALUE_FLAGS {
         if w == short || w == long {
@@ -136,6 +158,10 @@ mod tests {
             "proxy create -pprod --host=h --json --socks5 1"
         );
         assert_eq!(run("--json -u me exec x"), "exec --json -u me x");
+        assert_eq!(
+            run("-H h -u me --private-key-path /k --strict-host-key-checking=yes exec x"),
+            "exec -H h -u me --private-key-path /k --strict-host-key-checking=yes x"
+        );
     }
 
     #[test]

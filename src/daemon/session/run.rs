@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::marks::MarkKind;
+use super::marks::{Mark, MarkKind};
 use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
 use crate::error::{Error, ErrorCode, Result};
 
@@ -114,7 +114,10 @@ pub async fn run(
             _ => break None,
         }
     };
+    let begin = handle.run_mark(&run_id, false).await?;
     let Some(end) = end else {
+        // What the command printed so far, kept for the agent (a timeout loses nothing).
+        let partial = output_between(handle, begin.as_ref(), None, limit).await?;
         // Free the session first (a busy session refuses agent keys), then interrupt what is
         // still running so the shell is usable again.
         handle.end_run_now(&run_id).await;
@@ -122,11 +125,18 @@ pub async fn run(
             .write(Bytes::from_static(b"\x03"), Writer::Agent, None)
             .await;
         let status = handle.ticks().borrow().status;
+        let data = serde_json::json!({
+            "session_id": handle.meta.id,
+            "output": partial.text,
+            "truncated": partial.dropped > 0,
+            "dropped_bytes": partial.dropped,
+            "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         return Err(if status == Status::Running {
             Error::new(
                 ErrorCode::Timeout,
                 format!(
-                    "command did not finish within {} ms; sent Ctrl-C",
+                    "command did not finish within {} ms; sent Ctrl-C (its output so far is in data.output)",
                     timeout.as_millis()
                 ),
             )
@@ -138,25 +148,11 @@ pub async fn run(
                     handle.meta.id
                 ),
             )
-        });
+        }
+        .with_data(data));
     };
     drop(guard);
-    let begin = handle.run_mark(&run_id, false).await?;
-    let from = begin.as_ref().map(|b| b.clean_end).unwrap_or(end.clean_end);
-    let (log, _) = handle.clean_range(from).await?;
-    let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
-        .unwrap_or(usize::MAX)
-        .min(log.text.len());
-    let mut full = log.text.get(..len).unwrap_or_default().to_string();
-    full.push_str(&end.pending);
-    if let Some(b) = &begin {
-        if let Some(rest) = full.strip_prefix(b.pending.as_str()) {
-            full = rest.to_string();
-        }
-    }
-    let head_lost = log.offset.saturating_sub(from);
-    let output = tail_at_line(&full, limit, head_lost > 0);
-    let dropped = head_lost + (full.len() - output.len()) as u64;
+    let out = output_between(handle, begin.as_ref(), Some(&end), limit).await?;
     // The agent has now seen this output: move its cursor past it.
     let _ = handle
         .read(ReadSpec {
@@ -171,11 +167,54 @@ pub async fn run(
             MarkKind::Finished(status) => Some(status),
             _ => None,
         },
-        "output": output,
-        "truncated": dropped > 0,
-        "dropped_bytes": dropped,
+        "output": out.text,
+        "truncated": out.dropped > 0,
+        "dropped_bytes": out.dropped,
         "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }))
+}
+
+/// A run's output as returned: the last `limit` bytes from a line start, and how many bytes
+/// were left out.
+struct RunOutput {
+    text: String,
+    dropped: u64,
+}
+
+/// The clean text between a run's begin mark and its end mark (or, with no end yet, what
+/// has arrived so far, pending line included).
+async fn output_between(
+    handle: &SessionHandle,
+    begin: Option<&Mark>,
+    end: Option<&Mark>,
+    limit: usize,
+) -> Result<RunOutput> {
+    let Some(begin) = begin.or(end) else {
+        return Ok(RunOutput {
+            text: String::new(),
+            dropped: 0,
+        });
+    };
+    let from = begin.clean_end;
+    let (log, _) = handle.clean_range(from).await?;
+    let mut full = match end {
+        Some(end) => {
+            let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
+                .unwrap_or(usize::MAX)
+                .min(log.text.len());
+            let mut t = log.text.get(..len).unwrap_or_default().to_string();
+            t.push_str(&end.pending);
+            t
+        }
+        None => format!("{}{}", log.text, log.pending.unwrap_or_default()),
+    };
+    if let Some(rest) = full.strip_prefix(begin.pending.as_str()) {
+        full = rest.to_string();
+    }
+    let head_lost = log.offset.saturating_sub(from);
+    let text = tail_at_line(&full, limit, head_lost > 0).to_string();
+    let dropped = head_lost + (full.len() - text.len()) as u64;
+    Ok(RunOutput { text, dropped })
 }
 
 #[cfg(test)]
