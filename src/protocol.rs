@@ -287,6 +287,22 @@ pub enum Request {
         /// Most output bytes returned.
         limit: usize,
     },
+    /// Mark a session as needing a human (shown at once in the dashboard).
+    Ask {
+        /// Session id or name.
+        session: String,
+        /// What the agent needs.
+        message: String,
+        /// Wait until a human took over and handed back, or dismissed the request.
+        wait: bool,
+        /// Give up waiting after this many ms.
+        timeout_ms: u64,
+    },
+    /// Dismiss a session's request for a human (the dashboard's dismiss key).
+    Dismiss {
+        /// Session id or name.
+        session: String,
+    },
     /// The commands that ran at a session's prompt.
     History {
         /// Session id or name.
@@ -429,6 +445,13 @@ impl Request {
                 format!("session wait --for {}", truncate(until, 200)),
                 Some(session.clone()),
             ),
+            Request::Ask {
+                session, message, ..
+            } => (
+                format!("session ask {}", truncate(message, 200).escape_debug()),
+                Some(session.clone()),
+            ),
+            Request::Dismiss { session } => ("session dismiss".into(), Some(session.clone())),
             Request::History { session, .. } => ("session history".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
             Request::Watch {

@@ -417,6 +417,31 @@ pub enum SessionCommand {
         #[arg(long, value_name = "BYTES", default_value_t = 65536)]
         limit: usize,
     },
+    /// Ask a human for help: the dashboard shows the request at once.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session ask -s s1 --message 'type the sudo password, then hand back' --wait --timeout 600000\n  agentssh --json session ask -s s1 --message 'check the diff before I deploy'"
+    )]
+    Ask {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// What the human should do.
+        #[arg(long)]
+        message: String,
+        /// Wait until a human took control and handed it back, or dismissed the request.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (code `timeout`) after this many ms; the request stays open.
+        #[arg(long, value_name = "MS", default_value_t = 300000)]
+        timeout: u64,
+    },
+    /// Dismiss a session's open request for a human.
+    #[command(after_help = "Example:\n  agentssh session dismiss -s s1")]
+    Dismiss {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+    },
     /// The commands that ran at the prompt, with who typed them and their exit statuses.
     #[command(after_help = "Example:\n  agentssh --json session history -s s1 --limit 20")]
     History {

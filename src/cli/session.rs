@@ -286,6 +286,36 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
             })
             .await
         }
+        SessionCommand::Ask {
+            session,
+            message,
+            wait,
+            timeout,
+        } => {
+            let req = Request::Ask {
+                session,
+                message,
+                wait,
+                timeout_ms: timeout,
+            };
+            ask(req, |v| match v["resolved_by"].as_str() {
+                Some(by) => format!("resolved by {by} after {} ms", v["held_ms"]),
+                None => format!(
+                    "request {} is open",
+                    v["request"].as_str().unwrap_or_default()
+                ),
+            })
+            .await
+        }
+        SessionCommand::Dismiss { session } => {
+            ask(Request::Dismiss { session }, |v| {
+                match v["dismissed"].as_str() {
+                    Some(r) => format!("dismissed {r}"),
+                    None => "no open request".into(),
+                }
+            })
+            .await
+        }
         SessionCommand::History { session, limit } => {
             ask(Request::History { session, limit }, |v| {
                 v["commands"]

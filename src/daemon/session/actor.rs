@@ -16,6 +16,7 @@ use super::{
     Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
     Tick, Writer,
 };
+use super::{NeedsHuman, Resolution};
 use crate::daemon::pool::{Lease, Pool};
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{CleanLog, RawRing, Screen};
@@ -108,6 +109,9 @@ pub(super) fn spawn_actor(
         scanner: MarkScanner::default(),
         markers: Vec::new(),
         attention: Attention::default(),
+        needs_human: None,
+        resolutions: std::collections::VecDeque::new(),
+        asks: 0,
         quiet_at: None,
         self_tx: tx.downgrade(),
         cursor: 0,
@@ -140,6 +144,12 @@ struct Actor {
     markers: Vec<Mark>,
     /// Prompt/busy/input, the last exit status and the command history.
     attention: Attention,
+    /// The agent's open request for a human.
+    needs_human: Option<NeedsHuman>,
+    /// How recent requests for a human ended, newest last.
+    resolutions: std::collections::VecDeque<Resolution>,
+    /// Requests for a human so far (for their ids).
+    asks: u64,
     /// When the output will have been quiet long enough to judge the cursor line.
     quiet_at: Option<tokio::time::Instant>,
     /// This actor's own command queue (weak, so it never keeps the actor alive), for the task
@@ -437,6 +447,7 @@ impl Actor {
             state_since: self.attention.since(),
             last_exit_status: self.attention.last_exit(),
             shell_integration: self.attention.integration,
+            needs_human: self.needs_human.clone(),
         }
     }
 
@@ -541,6 +552,36 @@ impl Actor {
                 }
                 let _ = reply.send(result);
             }
+            Cmd::Ask { message, reply } => {
+                // A new request replaces an open one, which counts as dismissed.
+                self.resolve("dismissed", 0);
+                self.asks += 1;
+                let request = format!("h{}", self.asks);
+                self.needs_human = Some(NeedsHuman {
+                    request: request.clone(),
+                    message: message.chars().take(super::ask::MESSAGE_CAP).collect(),
+                    since: crate::now_ms(),
+                });
+                self.notify(Event::Changed);
+                self.bump();
+                let _ = reply.send(request);
+            }
+            Cmd::AskState {
+                dismiss,
+                request,
+                reply,
+            } => {
+                let answer = if dismiss {
+                    self.resolve("dismissed", 0)
+                } else {
+                    self.resolutions
+                        .iter()
+                        .rev()
+                        .find(|r| Some(&r.request) == request.as_ref())
+                        .cloned()
+                };
+                let _ = reply.send(answer);
+            }
             Cmd::History { limit, reply } => {
                 let _ = reply.send(self.attention.history(limit));
             }
@@ -585,6 +626,13 @@ impl Actor {
                 self.holders.retain(|h| *h != holder);
                 if take {
                     self.holders.push(holder);
+                }
+                if let (None, Controller::Human { since_ms, .. }) =
+                    (self.holders.first(), &self.controller)
+                {
+                    // The last human handed back: that answers the agent's request.
+                    let held = crate::now_ms().saturating_sub(*since_ms);
+                    self.resolve("human", held);
                 }
                 self.controller = match (self.holders.first(), &self.controller) {
                     (None, _) => Controller::Agent,
@@ -664,6 +712,23 @@ impl Actor {
         }
         self.updated_at = crate::now_ms();
         Ok(())
+    }
+
+    /// Ends the open request for a human, if any, as `by`; returns how it ended.
+    fn resolve(&mut self, by: &'static str, held_ms: u64) -> Option<Resolution> {
+        let open = self.needs_human.take()?;
+        let r = Resolution {
+            request: open.request,
+            resolved_by: by,
+            held_ms,
+        };
+        if self.resolutions.len() == 16 {
+            self.resolutions.pop_front();
+        }
+        self.resolutions.push_back(r.clone());
+        self.notify(Event::Changed);
+        self.bump();
+        Some(r)
     }
 
     async fn signal(&mut self, sig: Sig) -> Result<()> {

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod actor;
+pub mod ask;
 pub mod attention;
 pub mod integration;
 pub mod marks;
@@ -173,6 +174,30 @@ pub struct SessionInfo {
     pub last_exit_status: Option<i32>,
     /// Whether the shell's prompt and command marks are installed and seen.
     pub shell_integration: bool,
+    /// The agent's open request for a human, if any.
+    pub needs_human: Option<NeedsHuman>,
+}
+
+/// An agent's request for a human (`session ask`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeedsHuman {
+    /// Request id (`h1`, ...), unique within the session.
+    pub request: String,
+    /// What the agent needs.
+    pub message: String,
+    /// Since when, ms since epoch.
+    pub since: u64,
+}
+
+/// How a request for a human ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// The request id.
+    pub request: String,
+    /// `human` (took control and handed it back) or `dismissed`.
+    pub resolved_by: &'static str,
+    /// How long the human held control (0 when dismissed).
+    pub held_ms: u64,
 }
 
 /// Who is writing.
@@ -242,6 +267,16 @@ pub(crate) enum Cmd {
     History {
         limit: usize,
         reply: oneshot::Sender<Vec<HistoryEntry>>,
+    },
+    Ask {
+        message: String,
+        reply: oneshot::Sender<String>,
+    },
+    /// With `dismiss`, dismisses the open request; with `request`, says how it ended.
+    AskState {
+        dismiss: bool,
+        request: Option<String>,
+        reply: oneshot::Sender<Option<Resolution>>,
     },
     Screen {
         reply: oneshot::Sender<ScreenSnapshot>,
@@ -335,6 +370,29 @@ impl SessionHandle {
     /// Types the shell-integration hooks `line` (hidden from every reader).
     pub(crate) async fn install(&self, line: Bytes) -> Result<()> {
         self.ask(|reply| Cmd::Install { line, reply }).await?
+    }
+    /// Marks the session as needing a human; returns the request id.
+    pub async fn ask_human(&self, message: String) -> Result<String> {
+        self.ask(|reply| Cmd::Ask { message, reply }).await
+    }
+    /// Dismisses the open request for a human, if any; returns how it ended.
+    pub async fn dismiss(&self) -> Result<Option<Resolution>> {
+        self.ask(|reply| Cmd::AskState {
+            dismiss: true,
+            request: None,
+            reply,
+        })
+        .await
+    }
+    /// How request `request` ended, or None while it is open.
+    pub async fn resolution(&self, request: &str) -> Result<Option<Resolution>> {
+        let request = Some(request.to_string());
+        self.ask(|reply| Cmd::AskState {
+            dismiss: false,
+            request,
+            reply,
+        })
+        .await
     }
     /// The last `limit` commands that ran at the prompt, oldest first.
     pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {

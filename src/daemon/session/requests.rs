@@ -185,6 +185,17 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             timeout_ms,
             limit,
         } => super::wait::wait(&reg.get(&session)?, &until, quiet_ms, timeout_ms, limit).await,
+        Request::Ask {
+            session,
+            message,
+            wait,
+            timeout_ms,
+        } => super::ask::ask(&reg.get(&session)?, message, wait, timeout_ms).await,
+        Request::Dismiss { session } => {
+            let h = reg.get(&session)?;
+            let r = h.dismiss().await?;
+            Ok(json!({"session_id": h.meta.id, "dismissed": r.map(|r| r.request)}))
+        }
         Request::History { session, limit } => {
             let h = reg.get(&session)?;
             Ok(json!({"session_id": h.meta.id, "commands": h.history(limit).await?}))
