@@ -252,6 +252,22 @@ pub enum Request {
         /// Most output bytes to return (the last ones, from a line start).
         #[serde(default = "run_output_limit")]
         limit: usize,
+        /// Start the command as a job and return its id at once.
+        #[serde(default)]
+        detach: bool,
+    },
+    /// A detached job's state and output.
+    Job {
+        /// Session id or name.
+        session: String,
+        /// The job id `session run --detach` returned.
+        job: String,
+        /// Wait until it is done.
+        wait: bool,
+        /// Give up waiting after this many ms.
+        timeout_ms: u64,
+        /// Most output bytes returned (the last ones, from a line start).
+        limit: usize,
     },
     /// Resize the PTY.
     Resize {
@@ -452,6 +468,9 @@ impl Request {
                 Some(session.clone()),
             ),
             Request::Dismiss { session } => ("session dismiss".into(), Some(session.clone())),
+            Request::Job { session, job, .. } => {
+                (format!("session job --job {job}"), Some(session.clone()))
+            }
             Request::History { session, .. } => ("session history".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
             Request::Watch {

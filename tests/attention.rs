@@ -314,3 +314,76 @@ fn without_shell_integration_state_comes_from_heuristics() {
     f.wait_status(&id, Duration::from_secs(20), |v| v["state"] == "prompt");
     f.ok(&["session", "close", "-s", &id]);
 }
+
+/// `session run --detach` returns a job id at once; the CLI that started it is gone when
+/// `session job` collects the state, output and exit status; `--wait` waits for the end; an
+/// interrupted job frees the session; an unknown job is `not_found`.
+#[test]
+fn detached_jobs_report_their_status_after_the_starting_cli_exited() {
+    let f = fx();
+    let id = session_of(&f, TEST_USER, &[]);
+    let started = Instant::now();
+    let d = f.ok(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--detach",
+        "--",
+        "echo job-start; sleep 2; echo job-end; (exit 6)",
+    ]);
+    // Returned at once, while the job still runs (the starting CLI has exited now).
+    assert!(started.elapsed() < Duration::from_secs(2), "{d}");
+    let job = s(&d["job"]).to_string();
+    assert!(!job.is_empty(), "{d}");
+    let (v, _) = f.json(&["session", "send", "-s", &id, "--input", "x"]);
+    assert_eq!(v["code"], "session_busy", "the job holds the shell: {v}");
+    let d = f.ok(&["session", "job", "-s", &id, "--job", &job]);
+    assert_eq!(d["state"], "running", "{d}");
+
+    let (v, rc) = f.json(&[
+        "session",
+        "job",
+        "-s",
+        &id,
+        "--job",
+        &job,
+        "--wait",
+        "--timeout",
+        "20000",
+    ]);
+    assert_eq!(rc, 6, "the CLI exits with the job's status: {v}");
+    let d = &v["data"];
+    assert_eq!(
+        (d["state"].clone(), d["exit_status"].clone()),
+        ("done".into(), 6.into()),
+        "{d}"
+    );
+    assert_eq!(d["output"], "job-start\njob-end\n", "{d}");
+    let h = f.ok(&["session", "history", "-s", &id]);
+    assert_eq!(
+        h["commands"][0]["command"], "echo job-start; sleep 2; echo job-end; (exit 6)",
+        "{h}"
+    );
+
+    // Interrupted: the next prompt frees the session and the job reads as done.
+    let d = f.ok(&["session", "run", "-s", &id, "--detach", "--", "sleep 60"]);
+    let job2 = s(&d["job"]).to_string();
+    f.ok(&["session", "signal", "-s", &id, "--signal", "INT"]);
+    let d = f.ok(&[
+        "session",
+        "job",
+        "-s",
+        &id,
+        "--job",
+        &job2,
+        "--wait",
+        "--timeout",
+        "20000",
+    ]);
+    assert_eq!(d["state"], "done", "{d}");
+    assert_eq!(f.run_ok(&id, "echo free"), "free\n");
+
+    let (v, rc) = f.json(&["session", "job", "-s", &id, "--job", "jnosuch"]);
+    assert_eq!((v["code"].clone(), rc), ("not_found".into(), 1), "{v}");
+}

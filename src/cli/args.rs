@@ -365,6 +365,10 @@ pub enum SessionCommand {
         /// (`dropped_bytes` says how many were left out).
         #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
         limit: usize,
+        /// Start CMD as a job and return its id at once (`session job` gives its state,
+        /// output and exit status later, also after this CLI has exited).
+        #[arg(long, conflicts_with = "timeout")]
+        detach: bool,
         /// The command.
         #[arg(trailing_var_arg = true, value_name = "CMD")]
         command: Vec<String>,
@@ -415,6 +419,27 @@ pub enum SessionCommand {
         timeout: u64,
         /// Most output bytes returned.
         #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        limit: usize,
+    },
+    /// A detached job's state, output so far and, once done, its exit status.
+    #[command(
+        after_help = "Examples:\n  J=$(agentssh --json session run -s s1 --detach -- 'make -j4' | jq -r .data.job)\n  agentssh --json session job -s s1 --job \"$J\" --wait --timeout 600000"
+    )]
+    Job {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// The job id `session run --detach` returned.
+        #[arg(long)]
+        job: String,
+        /// Wait until the job is done.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (code `timeout`) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most output bytes returned (the last ones, from a line start).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
         limit: usize,
     },
     /// Ask a human for help: the dashboard shows the request at once.

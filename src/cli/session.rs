@@ -212,15 +212,27 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
             session,
             timeout,
             limit,
+            detach,
             command,
         } => {
             let command = join(&command, "run")?;
+            if detach {
+                let req = Request::Run {
+                    session,
+                    command,
+                    timeout_ms: timeout,
+                    limit,
+                    detach,
+                };
+                return ask(req, |v| v["job"].as_str().unwrap_or_default().to_string()).await;
+            }
             let reply = ask(
                 Request::Run {
                     session,
                     command,
                     timeout_ms: timeout,
                     limit,
+                    detach,
                 },
                 |v| {
                     v["output"]
@@ -285,6 +297,26 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
                 )
             })
             .await
+        }
+        SessionCommand::Job {
+            session,
+            job,
+            wait,
+            timeout,
+            limit,
+        } => {
+            let req = Request::Job {
+                session,
+                job,
+                wait,
+                timeout_ms: timeout,
+                limit,
+            };
+            let reply = ask(req, |v| {
+                v["output"].as_str().unwrap_or_default().to_string()
+            })
+            .await?;
+            Ok(with_exit(reply, "exit_status"))
         }
         SessionCommand::Ask {
             session,

@@ -282,6 +282,16 @@ impl Actor {
             let run_command = active.map(|r| r.command.clone());
             self.attention
                 .on_mark(&m, &self.log, run_command.as_deref());
+            if m.kind == MarkKind::PromptStart
+                && self
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| !r.is_setup() && !r.concealing())
+            {
+                // Back at the prompt without the run's end mark (interrupted, or the shell
+                // abandoned the line): the session is free again.
+                self.run = None;
+            }
             if let Some(run) = &m.run {
                 if matches!(m.kind, MarkKind::Finished(_))
                     && self.run.as_ref().is_some_and(|r| &r.id == run)
@@ -582,6 +592,14 @@ impl Actor {
                 };
                 let _ = reply.send(answer);
             }
+            Cmd::ActiveRun { reply } => {
+                let _ = reply.send(
+                    self.run
+                        .as_ref()
+                        .filter(|r| !r.is_setup())
+                        .map(|r| r.id.clone()),
+                );
+            }
             Cmd::History { limit, reply } => {
                 let _ = reply.send(self.attention.history(limit));
             }
@@ -741,10 +759,21 @@ impl Actor {
         let writer = self.writer()?;
         match byte {
             // Through the PTY's line discipline: reaches the foreground job, as Ctrl-C would.
-            Some(b) => writer
-                .data_bytes(Bytes::from_static(b))
-                .await
-                .map_err(|e| Error::new(ErrorCode::SessionClosed, format!("signal failed: {e}"))),
+            Some(b) => {
+                writer
+                    .data_bytes(Bytes::from_static(b))
+                    .await
+                    .map_err(|e| {
+                        Error::new(ErrorCode::SessionClosed, format!("signal failed: {e}"))
+                    })?;
+                // Without prompt marks nothing else would tell that an interrupted run or job
+                // is over: the interrupt frees the session (with marks, the next prompt does).
+                if !self.attention.integration && self.run.as_ref().is_some_and(|r| !r.concealing())
+                {
+                    self.run = None;
+                }
+                Ok(())
+            }
             None => {
                 let _ = writer.signal(sig).await;
                 self.close().await;

@@ -272,6 +272,10 @@ pub(crate) enum Cmd {
         message: String,
         reply: oneshot::Sender<String>,
     },
+    /// The id of the run or job the session is busy with, if any.
+    ActiveRun {
+        reply: oneshot::Sender<Option<String>>,
+    },
     /// With `dismiss`, dismisses the open request; with `request`, says how it ended.
     AskState {
         dismiss: bool,
@@ -370,6 +374,10 @@ impl SessionHandle {
     /// Types the shell-integration hooks `line` (hidden from every reader).
     pub(crate) async fn install(&self, line: Bytes) -> Result<()> {
         self.ask(|reply| Cmd::Install { line, reply }).await?
+    }
+    /// The id of the `session run` or job in flight, if any.
+    pub(crate) async fn active_run(&self) -> Result<Option<String>> {
+        self.ask(|reply| Cmd::ActiveRun { reply }).await
     }
     /// Marks the session as needing a human; returns the request id.
     pub async fn ask_human(&self, message: String) -> Result<String> {

@@ -141,15 +141,21 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             command,
             timeout_ms,
             limit,
+            detach,
         } => {
-            super::run::run(
-                &reg.get(&session)?,
-                &command,
-                Duration::from_millis(timeout_ms),
-                limit,
-            )
-            .await
+            let h = reg.get(&session)?;
+            if detach {
+                return super::run::start_job(&h, &command).await;
+            }
+            super::run::run(&h, &command, Duration::from_millis(timeout_ms), limit).await
         }
+        Request::Job {
+            session,
+            job,
+            wait,
+            timeout_ms,
+            limit,
+        } => super::run::job(&reg.get(&session)?, &job, wait, timeout_ms, limit).await,
         Request::Resize {
             session,
             cols,

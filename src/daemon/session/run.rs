@@ -174,6 +174,87 @@ pub async fn run(
     }))
 }
 
+/// `session run --detach`: types the command like `session run` does and returns its job id
+/// at once. The session is busy for agents until the job ends (its end mark, the shell's next
+/// prompt, or an interrupt); `session job` reads its state, output and exit status, also after
+/// the CLI that started it has exited.
+pub async fn start_job(handle: &SessionHandle, command: &str) -> Result<serde_json::Value> {
+    let run_id = format!("j{}", crate::hex(&rand::random::<[u8; 6]>()));
+    let line = run_line(&handle.meta.nonce, &run_id, command);
+    handle
+        .begin_run(&run_id, command, Bytes::from(line))
+        .await?;
+    Ok(serde_json::json!({
+        "session_id": handle.meta.id,
+        "job": run_id,
+        "state": "running",
+    }))
+}
+
+/// `session job`: a detached job's state and output (the last `limit` bytes), waiting for it
+/// to end when asked.
+pub async fn job(
+    handle: &SessionHandle,
+    job: &str,
+    wait: bool,
+    timeout_ms: u64,
+    limit: usize,
+) -> Result<serde_json::Value> {
+    let limit = limit.min(crate::protocol::RUN_OUTPUT_LIMIT);
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
+    let mut ticks = handle.ticks();
+    loop {
+        let end = handle.run_mark(job, true).await?;
+        let active = handle.active_run().await?.as_deref() == Some(job);
+        let begin = handle.run_mark(job, false).await?;
+        if begin.is_none() && end.is_none() && !active {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no job '{job}' in session {} (only the latest jobs are kept)",
+                    handle.meta.id
+                ),
+            ));
+        }
+        // Over when its end mark came, or when the session is no longer busy with it (an
+        // interrupt ended it before its end mark).
+        let done = end.is_some() || !active;
+        if done || !wait {
+            let out = output_between(handle, begin.as_ref(), end.as_ref(), limit).await?;
+            let start = begin.as_ref().map_or(0, |b| b.clean_end);
+            let next = match &end {
+                Some(e) => e.clean_end,
+                None => handle.info().await?.output_bytes,
+            };
+            return Ok(serde_json::json!({
+                "session_id": handle.meta.id,
+                "job": job,
+                "state": if done { "done" } else { "running" },
+                "exit_status": end.and_then(|e| match e.kind {
+                    MarkKind::Finished(status) => Some(status),
+                    _ => None,
+                }),
+                "output": out.text,
+                "truncated": out.dropped > 0,
+                "dropped_bytes": out.dropped,
+                "offset": start,
+                "next_offset": next.max(start),
+            }));
+        }
+        match tokio::time::timeout_at(deadline, ticks.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Error::new(ErrorCode::SessionClosed, "session is gone")),
+            Err(_) => return Err(Error::new(
+                ErrorCode::Timeout,
+                format!("job {job} still runs after {timeout_ms} ms"),
+            )
+            .with_data(
+                serde_json::json!({"session_id": handle.meta.id, "job": job, "state": "running"}),
+            )),
+        }
+    }
+}
+
 /// A run's output as returned: the last `limit` bytes from a line start, and how many bytes
 /// were left out.
 struct RunOutput {
