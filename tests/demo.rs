@@ -1,0 +1,222 @@
+//! `agentssh demo`: the built-in SSH server (every tier of the product against it) and the
+//! headless demo run (every step ok, nothing left behind, the user's files untouched).
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use agentssh::demo::server::{DemoServer, Options};
+use common::*;
+use serde_json::Value;
+
+/// Processes whose environment carries `marker` (`NAME=value`).
+fn processes_with_env(marker: &str) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// A demo server that accepts `env`'s key, its children marked with `marker`.
+fn start_server(env: &TestEnv, marker: &str) -> DemoServer {
+    start_server_for(env, marker, &env.client_pubkey())
+}
+
+/// A demo server that accepts only the public key `accepted`.
+fn start_server_for(env: &TestEnv, marker: &str, accepted: &str) -> DemoServer {
+    let key = russh::keys::PublicKey::from_openssh(accepted).expect("parse client key");
+    let (name, value) = marker.split_once('=').expect("marker NAME=value");
+    let server = DemoServer::start(Options {
+        home: env.home.clone(),
+        shell: "/bin/bash".into(),
+        env: vec![(name.to_string(), value.to_string())],
+        client_key: key,
+    })
+    .expect("start the demo server");
+    env.trust_known_hosts_line(&format!("[127.0.0.1]:{} {}", server.port, server.host_key));
+    server
+}
+
+fn ok_data(env: &TestEnv, args: &[&str]) -> Value {
+    let (v, rc) = env.json(args);
+    assert_eq!(v["ok"], true, "{args:?}: {v}");
+    assert_eq!(rc, 0, "{args:?}: {v}");
+    v["data"].clone()
+}
+
+#[test]
+fn demo_server_serves_exec_pty_sftp_and_forwards() {
+    let env = TestEnv::new();
+    let marker = format!("AGENTSSH_DEMO_TEST={}", env.id);
+    let mut server = start_server(&env, &marker);
+    let port = server.port.to_string();
+    let user = "demo";
+    let key = env.key_path();
+    let key = key.to_str().expect("utf-8 key path");
+    let target = [
+        "-H",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-u",
+        user,
+        "--private-key-path",
+        key,
+    ];
+    let with = |head: &[&str], tail: &[&str]| -> Vec<String> {
+        head.iter()
+            .chain(target.iter())
+            .chain(tail.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| -> (Value, i32) {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.json(&refs)
+    };
+
+    // exec: stdout, stderr and the exit status, through $SHELL -c.
+    let (v, rc) = run(with(
+        &["--json", "exec"],
+        &["--", "echo out; echo err >&2; exit 3"],
+    ));
+    assert_eq!(rc, 3, "{v}");
+    assert_eq!(v["data"]["stdout"], "out\n", "{v}");
+    assert_eq!(v["data"]["stderr"], "err\n", "{v}");
+    assert_eq!(v["data"]["exit_status"], 3, "{v}");
+    // A signal is reported as a signal.
+    let (v, _) = run(with(&["--json", "exec"], &["--", "kill -TERM $$"]));
+    assert_eq!(v["data"]["exit_signal"], "TERM", "{v}");
+
+    // PTY session: run a command in the shell, resize it (window-change reaches the PTY).
+    let (v, rc) = run(with(
+        &["--json", "connect"],
+        &["--name", "t", "--cols", "100", "--rows", "30"],
+    ));
+    assert_eq!(rc, 0, "{v}");
+    let d = ok_data(
+        &env,
+        &[
+            "--json",
+            "session",
+            "run",
+            "-s",
+            "t",
+            "--",
+            "echo $((6*7)); stty size",
+        ],
+    );
+    assert_eq!(d["exit_status"], 0, "{d}");
+    let out = d["output"].as_str().unwrap_or_default();
+    assert!(out.contains("42") && out.contains("30 100"), "{d}");
+    ok_data(
+        &env,
+        &[
+            "--json", "session", "resize", "-s", "t", "--cols", "90", "--rows", "20",
+        ],
+    );
+    let d = ok_data(
+        &env,
+        &["--json", "session", "run", "-s", "t", "--", "stty size"],
+    );
+    assert!(
+        d["output"].as_str().unwrap_or_default().contains("20 90"),
+        "{d}"
+    );
+
+    // SFTP: write, read back, list; the file lands in the server's HOME.
+    let (v, rc) = run(with(
+        &["--json", "file", "write"],
+        &[
+            "--remote",
+            "hello.txt",
+            "--content",
+            "hi from sftp\n",
+            "--method",
+            "sftp",
+        ],
+    ));
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(env.home.join("hello.txt")).unwrap(),
+        "hi from sftp\n"
+    );
+    let (v, rc) = run(with(
+        &["--json", "file", "read"],
+        &["--remote", "hello.txt", "--method", "sftp"],
+    ));
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["data"]["content"], "hi from sftp\n", "{v}");
+
+    // Local forward through direct-tcpip to the server's own port: the SSH banner comes back.
+    let local = format!("127.0.0.1:{}", free_port());
+    let remote = format!("127.0.0.1:{port}");
+    let (v, rc) = run(with(
+        &["--json", "proxy", "create"],
+        &["--local", &local, "--remote", &remote],
+    ));
+    assert_eq!(rc, 0, "{v}");
+    let mut s = TcpStream::connect(&local).expect("connect to the forward");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut banner = [0u8; 8];
+    s.read_exact(&mut banner)
+        .expect("banner through the forward");
+    assert_eq!(&banner, b"SSH-2.0-");
+    drop(s);
+
+    // Stopping the server ends the shell it started (the session's PTY child).
+    assert!(
+        !processes_with_env(&marker).is_empty(),
+        "the PTY shell should be running"
+    );
+    ok_data(&env, &["--json", "daemon", "shutdown"]);
+    server.stop();
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_with_env(&marker)
+            .is_empty()),
+        "left running: {:?}",
+        processes_with_env(&marker)
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", server.port)).is_err(),
+        "still listening"
+    );
+}
+
+#[test]
+fn demo_server_accepts_only_its_client_key() {
+    let env = TestEnv::new();
+    let marker = format!("AGENTSSH_DEMO_TEST={}", env.id);
+    let accepted = env.dir.path().join("accepted_key");
+    keygen_ed25519(&accepted, "the-demo-key");
+    let accepted_pub = std::fs::read_to_string(accepted.with_extension("pub")).unwrap();
+    let server = start_server_for(&env, &marker, accepted_pub.trim());
+    let port = server.port.to_string();
+    let base = [
+        "--json",
+        "exec",
+        "--direct",
+        "-H",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-u",
+        "demo",
+    ];
+    // The client's own default key (~/.ssh/id_ed25519) is refused...
+    let (v, rc) = env.json(&[&base[..], &["--", "true"]].concat());
+    assert_eq!(v["code"], "auth_failed", "{v}");
+    assert_eq!(rc, 255, "{v}");
+    // ...and the demo's key is accepted.
+    let key = accepted.to_str().unwrap();
+    let (v, rc) = env.json(&[&base[..], &["--private-key-path", key, "--", "true"]].concat());
+    assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
+}
