@@ -220,3 +220,189 @@ fn demo_server_accepts_only_its_client_key() {
     let (v, rc) = env.json(&[&base[..], &["--private-key-path", key, "--", "true"]].concat());
     assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
 }
+
+/// Every envelope line of a headless run; panics on a line that is not JSON.
+fn envelopes(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// What a finished run must not leave: its temp dir, its server port, its processes.
+fn assert_nothing_left(setup: &Value) {
+    let dir = setup["dir"].as_str().expect("setup.dir");
+    let run_id = setup["run_id"].as_str().expect("setup.run_id");
+    let server = setup["server"].as_str().expect("setup.server");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "temp dir {dir} left behind"
+    );
+    assert!(
+        TcpStream::connect(server).is_err(),
+        "{server} still listening"
+    );
+    let marker = format!("AGENTSSH_DEMO={run_id}");
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_with_env(&marker)
+            .is_empty()),
+        "processes left: {:?}",
+        processes_with_env(&marker)
+    );
+}
+
+#[test]
+fn headless_demo_runs_every_step_and_leaves_nothing() {
+    let env = TestEnv::new();
+    let out = env.run_with(&["demo", "--headless"], None, Duration::from_secs(180));
+    let lines = envelopes(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+    assert!(
+        lines.iter().all(|v| v["ok"] == true),
+        "{}",
+        show_output(&out)
+    );
+    let steps: Vec<&str> = lines
+        .iter()
+        .filter_map(|v| v["data"]["step"].as_str())
+        .collect();
+    for want in [
+        "setup",
+        "profile_add",
+        "exec",
+        "file_write",
+        "file_read",
+        "connect",
+        "session_run",
+        "session_screen",
+        "session_exec",
+        "proxy_create",
+        "proxy_use",
+        "deploy_prompt",
+        "deploy_answer",
+        "deploy_done",
+        "session_list",
+        "cleanup",
+    ] {
+        assert!(steps.contains(&want), "no step {want} in {steps:?}");
+    }
+    let last = lines.last().expect("a cleanup envelope");
+    assert_eq!(last["data"]["result"]["daemon_shutdown"], true, "{last}");
+    assert_nothing_left(&lines[0]["data"]["result"]);
+}
+
+/// Path → (mode, bytes) of every file below `root`.
+fn tree(root: &std::path::Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            let bytes = if m.is_file() {
+                std::fs::read(&p).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push((p.display().to_string(), m.permissions().mode(), bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn demo_leaves_the_users_files_and_daemon_alone() {
+    let env = TestEnv::new();
+    let d = ok_data(
+        &env,
+        &[
+            "--json",
+            "profile",
+            "add",
+            "prod",
+            "--host",
+            "app.example.com",
+            "--username",
+            "deploy",
+        ],
+    );
+    assert_eq!(d["name"], "prod");
+    env.trust_known_hosts_line("[app.example.com]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl");
+    std::fs::write(
+        env.home.join(".ssh").join("config"),
+        "Host prod\n  HostName app.example.com\n",
+    )
+    .unwrap();
+    // The user's own daemon, started the usual way.
+    ok_data(&env, &["--json", "session", "list"]);
+    let daemon = ok_data(&env, &["--json", "daemon", "status"]);
+    let pid = daemon["pid"].as_u64().expect("daemon pid") as u32;
+    let before = (
+        tree(&env.home),
+        tree(&env.config_home),
+        tree(&env.state_home),
+        tree(&env.runtime_dir),
+    );
+
+    let out = env.run_with(&["demo", "--headless"], None, Duration::from_secs(180));
+    assert_eq!(out.status.code(), Some(0), "{}", show_output(&out));
+
+    let after = (
+        tree(&env.home),
+        tree(&env.config_home),
+        tree(&env.state_home),
+        tree(&env.runtime_dir),
+    );
+    assert!(before == after, "the user's files changed");
+    assert!(pid_running(pid), "the user's daemon was stopped");
+    let again = ok_data(&env, &["--json", "daemon", "status"]);
+    assert_eq!(again["pid"].as_u64(), Some(u64::from(pid)), "{again}");
+    assert_eq!(
+        again["sessions"], 0,
+        "the demo's sessions ended up in the user's daemon: {again}"
+    );
+}
+
+#[test]
+fn demo_cleans_up_when_killed_with_sigterm() {
+    use std::io::BufRead;
+    let env = TestEnv::new();
+    let mut cmd = env.cmd();
+    cmd.args(["demo", "--headless"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start the demo");
+    let mut _guard = KillOnDrop::new();
+    _guard.push(child.id());
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut setup = Value::Null;
+    let mut line = String::new();
+    // Read until the three sessions exist (the first session_run), so there is much to undo.
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("an envelope");
+        line.clear();
+        match v["data"]["step"].as_str() {
+            Some("setup") => setup = v["data"]["result"].clone(),
+            Some("session_run") => break,
+            _ => {}
+        }
+    }
+    assert!(setup.is_object(), "no setup envelope");
+    let run_id = setup["run_id"].as_str().unwrap();
+    assert!(!processes_with_env(&format!("AGENTSSH_DEMO={run_id}")).is_empty());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().expect("wait for the demo");
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    assert_nothing_left(&setup);
+}

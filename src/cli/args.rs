@@ -95,6 +95,29 @@ pub enum Command {
     /// Show the daemon's activity log: every request, its duration and outcome.
     #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
     Log(LogArgs),
+    /// Try agentssh on a built-in throwaway SSH server: private daemon, scripted agent, dashboard.
+    #[command(
+        after_help = "Examples:\n  agentssh demo              # dashboard on top; take over the deploy session and answer it\n  agentssh demo --headless   # the same script without a terminal: one NDJSON envelope per step"
+    )]
+    Demo {
+        /// Run the scripted agent without the dashboard, answering the deploy prompt itself.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(agentssh completions bash)\n  agentssh completions fish > ~/.config/fish/completions/agentssh.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: super::docs::CompletionShell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  agentssh man | man -l -\n  agentssh man > /usr/local/share/man/man1/agentssh.1"
+    )]
+    Man,
 }
 
 /// `daemon ...`.

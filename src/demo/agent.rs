@@ -1,0 +1,454 @@
+//! The demo's scripted agent: it drives the real `agentssh --json` CLI (this binary, as a
+//! subprocess, in the demo's private environment) the way an agent would, and reports one
+//! envelope per step: `{"ok":true,"data":{"step":…,"argv":…,"result":…}}`, or an error
+//! envelope carrying the failing step. It stops at the first failed step.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::scripts;
+use super::setup::{run_with_deadline, DemoEnv};
+use crate::cli::output::{err_envelope, ok_envelope};
+use crate::error::{Error, ErrorCode};
+
+/// Deadline of one CLI call.
+const CALL_DEADLINE: Duration = Duration::from_secs(90);
+/// Pause between two polls of a session's screen.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How the deploy prompt is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The agent types `y` itself (headless).
+    Agent,
+    /// A human takes over in the dashboard and answers; the agent waits up to this long.
+    Human(Duration),
+}
+
+/// The agent: where its envelopes go and whether every step so far succeeded.
+pub struct Agent<'a> {
+    demo: &'a DemoEnv,
+    sink: Box<dyn Write + Send + 'a>,
+    stop: Arc<AtomicBool>,
+}
+
+/// A failed step (already reported).
+#[derive(Debug)]
+pub struct Failed;
+
+type Step<T> = std::result::Result<T, Failed>;
+
+impl<'a> Agent<'a> {
+    /// An agent reporting to `sink`.
+    pub fn new(demo: &'a DemoEnv, sink: Box<dyn Write + Send + 'a>) -> Agent<'a> {
+        Agent {
+            demo,
+            sink,
+            stop: Arc::default(),
+        }
+    }
+
+    /// Makes the agent give up (at its next call or poll) once `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Agent<'a> {
+        self.stop = stop;
+        self
+    }
+
+    fn stopped(&mut self, step: &str, argv: &str) -> Step<()> {
+        if self.stop.load(Ordering::SeqCst) {
+            let e = Error::new(ErrorCode::SessionClosed, "the demo is ending");
+            return Err(self.fail(step, argv, e));
+        }
+        Ok(())
+    }
+
+    /// Writes one envelope line.
+    pub fn emit(&mut self, v: &Value) {
+        let _ = writeln!(self.sink, "{v}");
+        let _ = self.sink.flush();
+    }
+
+    fn fail(&mut self, step: &str, argv: &str, err: Error) -> Failed {
+        let data = json!({"step": step, "argv": argv});
+        self.emit(&err_envelope(&err, Some(data)));
+        Failed
+    }
+
+    /// Runs `agentssh --json ARGS`, checks the envelope with `check`, reports the step.
+    fn call(
+        &mut self,
+        step: &str,
+        args: &[&str],
+        check: impl Fn(&Value) -> Result<(), String>,
+    ) -> Step<Value> {
+        let argv = format!("agentssh --json {}", shell_words(args));
+        self.stopped(step, &argv)?;
+        let out = self
+            .demo
+            .agentssh()
+            .map_err(|e| self.fail(step, &argv, e))
+            .and_then(|mut cmd| {
+                cmd.arg("--json").args(args);
+                run_with_deadline(&mut cmd, CALL_DEADLINE).ok_or_else(|| {
+                    let e = Error::new(ErrorCode::Timeout, "the CLI call did not finish in time");
+                    self.fail(step, &argv, e)
+                })
+            })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = match serde_json::from_str(text.trim()) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = Error::internal(format!(
+                    "the CLI printed no JSON envelope ({e}): {}",
+                    text.trim()
+                ));
+                return Err(self.fail(step, &argv, e));
+            }
+        };
+        if v["ok"] != true {
+            let code = v["code"].as_str().unwrap_or("internal");
+            let msg = v["error"].as_str().unwrap_or("failed");
+            let code = serde_json::from_value(json!(code)).unwrap_or(ErrorCode::Internal);
+            let e = Error::new(code, format!("{step}: {msg}"));
+            return Err(self.fail(step, &argv, e));
+        }
+        let data = v["data"].clone();
+        if let Err(why) = check(&data) {
+            let e = Error::internal(format!("{step}: {why}"));
+            return Err(self.fail(step, &argv, e));
+        }
+        self.emit(&ok_envelope(
+            json!({"step": step, "argv": argv, "result": data}),
+        ));
+        Ok(data)
+    }
+
+    /// Polls `session screen` until `pred` holds for its text, up to `deadline`.
+    fn wait_screen(
+        &mut self,
+        step: &str,
+        session: &str,
+        deadline: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Step<Value> {
+        let argv = format!("agentssh --json session screen -s {session}");
+        let start = Instant::now();
+        loop {
+            self.stopped(step, &argv)?;
+            let v = self.quiet(&["session", "screen", "-s", session]);
+            let text = v["rows"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
+            if pred(&text) {
+                self.emit(&ok_envelope(
+                    json!({"step": step, "argv": argv, "result": v}),
+                ));
+                return Ok(v);
+            }
+            if start.elapsed() > deadline {
+                let e = Error::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "{step}: the screen of {session} never showed what was expected:\n{text}"
+                    ),
+                );
+                return Err(self.fail(step, &argv, e));
+            }
+            // Polling the daemon's screen model: there is no event to wait on from here.
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// A CLI call whose envelope is not reported (polling); its data, or null.
+    fn quiet(&self, args: &[&str]) -> Value {
+        let Ok(mut cmd) = self.demo.agentssh() else {
+            return Value::Null;
+        };
+        cmd.arg("--json").args(args);
+        run_with_deadline(&mut cmd, CALL_DEADLINE)
+            .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+            .map(|v| v["data"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The whole script. `answer` says who answers the deploy prompt.
+    pub fn run(&mut self, answer: Answer) -> Step<()> {
+        let port = self.demo.port.to_string();
+        let key = self.demo.key_path.to_string_lossy().into_owned();
+        let user = self.demo.user.clone();
+        let ok = |_: &Value| Ok(());
+        self.call(
+            "profile_add",
+            &[
+                "profile",
+                "add",
+                "demo",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--username",
+                &user,
+                "--private-key-path",
+                &key,
+            ],
+            ok,
+        )?;
+        let v = self.call(
+            "exec",
+            &[
+                "exec",
+                "-p",
+                "demo",
+                "--",
+                "echo \"hello from $(uname -s)\"; command -v top || true",
+            ],
+            |d| {
+                expect(
+                    d["exit_status"] == 0
+                        && d["stdout"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("hello from")),
+                    "exec output",
+                )
+            },
+        )?;
+        let has_top = v["stdout"].as_str().is_some_and(|s| s.lines().count() > 1);
+        for (name, body) in [
+            ("build.sh", scripts::BUILD),
+            ("monitor.sh", scripts::MONITOR),
+            ("deploy.sh", scripts::DEPLOY),
+        ] {
+            self.call(
+                "file_write",
+                &[
+                    "file",
+                    "write",
+                    "-p",
+                    "demo",
+                    "--remote",
+                    name,
+                    "--content",
+                    body,
+                ],
+                ok,
+            )?;
+        }
+        self.call(
+            "file_read",
+            &["file", "read", "-p", "demo", "--remote", "deploy.sh"],
+            |d| {
+                expect(
+                    d["content"] == scripts::DEPLOY,
+                    "file read returned what was written",
+                )
+            },
+        )?;
+        for name in ["build", "monitor", "deploy"] {
+            self.call(
+                "connect",
+                &[
+                    "connect", "-p", "demo", "--name", name, "--cols", "100", "--rows", "30",
+                ],
+                |d| expect(d["name"] == name || d["id"].is_string(), "a session id"),
+            )?;
+        }
+        self.call(
+            "session_run",
+            &[
+                "session",
+                "run",
+                "-s",
+                "build",
+                "--timeout",
+                "60000",
+                "--",
+                "sh build.sh",
+            ],
+            |d| {
+                expect(
+                    d["exit_status"] == 0
+                        && d["output"].as_str().is_some_and(|s| s.contains("Finished")),
+                    "the build finished",
+                )
+            },
+        )?;
+        let monitor = if has_top {
+            "top -d 1\n"
+        } else {
+            "sh monitor.sh\n"
+        };
+        self.call(
+            "session_send",
+            &["session", "send", "-s", "monitor", "--input", monitor],
+            ok,
+        )?;
+        self.wait_screen("session_screen", "monitor", Duration::from_secs(20), |t| {
+            t.contains("load average")
+        })?;
+        self.call(
+            "session_exec",
+            &["session", "exec", "-s", "build", "--", "ls"],
+            |d| {
+                expect(
+                    d["stdout"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("deploy.sh")),
+                    "ls lists the scripts",
+                )
+            },
+        )?;
+        self.forward()?;
+        self.call(
+            "session_send",
+            &[
+                "session",
+                "send",
+                "-s",
+                "deploy",
+                "--input",
+                "sh deploy.sh\n",
+            ],
+            ok,
+        )?;
+        self.wait_screen("deploy_prompt", "deploy", Duration::from_secs(20), |t| {
+            t.trim_end().ends_with(scripts::PROMPT)
+        })?;
+        match answer {
+            Answer::Agent => {
+                self.call(
+                    "deploy_answer",
+                    &["session", "send", "-s", "deploy", "--input", "y\n"],
+                    ok,
+                )?;
+                self.wait_screen("deploy_done", "deploy", Duration::from_secs(20), |t| {
+                    t.contains(scripts::DEPLOY_DONE[0])
+                })?;
+            }
+            Answer::Human(limit) => {
+                self.wait_screen("deploy_done", "deploy", limit, |t| {
+                    scripts::DEPLOY_DONE.iter().any(|d| t.contains(d))
+                })?;
+                self.call(
+                    "session_status",
+                    &["session", "status", "-s", "deploy"],
+                    |d| {
+                        expect(
+                            d["controller"] == "agent",
+                            "the human handed the session back",
+                        )
+                    },
+                )?;
+            }
+        }
+        self.call("session_list", &["session", "list"], |d| {
+            let n = d["sessions"].as_array().map_or(0, Vec::len);
+            expect(n == 3, "three sessions")
+        })?;
+        Ok(())
+    }
+
+    /// Opens a local forward to a tiny loopback service through the server and uses it.
+    fn forward(&mut self) -> Step<()> {
+        let argv = "(local service)";
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
+            self.fail(
+                "forward",
+                argv,
+                Error::local_io("cannot listen on 127.0.0.1", &e),
+            )
+        })?;
+        let service = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        std::thread::spawn(move || {
+            // One greeting per connection; the thread ends with the demo process.
+            for mut s in listener.incoming().flatten().take(16) {
+                let _ = s.write_all(b"hello from the demo service\n");
+            }
+        });
+        let d = self.call(
+            "proxy_create",
+            &[
+                "proxy",
+                "create",
+                "-p",
+                "demo",
+                "--name",
+                "web",
+                "--local",
+                "127.0.0.1:0",
+                "--remote",
+                &service,
+            ],
+            |d| expect(d["local"].is_string(), "the bound local address"),
+        )?;
+        let local = d["local"].as_str().unwrap_or_default().to_string();
+        let line = TcpStream::connect(&local).and_then(|s| {
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line)?;
+            Ok(line)
+        });
+        match line {
+            Ok(l) if l.starts_with("hello from the demo service") => {
+                self.emit(&ok_envelope(json!({"step": "proxy_use", "argv": format!("connect {local}"), "result": {"received": l.trim_end()}})));
+            }
+            Ok(l) => {
+                return Err(self.fail(
+                    "proxy_use",
+                    &local,
+                    Error::internal(format!("unexpected reply {l:?}")),
+                ))
+            }
+            Err(e) => {
+                return Err(self.fail("proxy_use", &local, Error::local_io("the forward", &e)))
+            }
+        }
+        self.call(
+            "proxy_close",
+            &["proxy", "close", "--proxy-id", "web"],
+            |_| Ok(()),
+        )?;
+        Ok(())
+    }
+}
+
+fn expect(cond: bool, what: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(format!("expected {what}"))
+    }
+}
+
+/// Arguments quoted for display, as a shell would need them.
+fn shell_words(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,".contains(c))
+            {
+                a.to_string()
+            } else if a.contains('\n') && a.len() > 40 {
+                "'…'".to_string()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
