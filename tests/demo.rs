@@ -406,3 +406,177 @@ fn demo_cleans_up_when_killed_with_sigterm() {
     assert_eq!(status.code(), Some(128 + 15), "{status:?}");
     assert_nothing_left(&setup);
 }
+
+/// `agentssh demo` in a tmux pane (a private tmux server), with `env`'s variables.
+struct DemoPane {
+    socket: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl DemoPane {
+    fn start(env: &TestEnv) -> DemoPane {
+        let dir = tempfile::Builder::new()
+            .prefix("asdemo-")
+            .tempdir()
+            .unwrap();
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let probe = env.cmd();
+        let vars: Vec<String> = probe
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some(format!(
+                    "{}={}",
+                    k.to_string_lossy(),
+                    q(&v?.to_string_lossy())
+                ))
+            })
+            .collect();
+        let script = format!(
+            "#!/bin/bash\n( echo $BASHPID > {pid}.tmp; mv {pid}.tmp {pid}; exec env -i {vars} TERM=\"$TERM\" {bin} demo )\necho EXIT=$? > {exit}.tmp\nmv {exit}.tmp {exit}\nexec sleep 600\n",
+            pid = q(&dir.path().join("pid").display().to_string()),
+            exit = q(&dir.path().join("exit").display().to_string()),
+            vars = vars.join(" "),
+            bin = q(env!("CARGO_BIN_EXE_agentssh")),
+        );
+        let path = dir.path().join("run.sh");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let pane = DemoPane {
+            socket: dir.path().join("tmux.sock"),
+            dir,
+        };
+        pane.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            "140",
+            "-y",
+            "40",
+            &path.display().to_string(),
+        ]);
+        pane
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["-f", "/dev/null", "-S"])
+            .arg(&self.socket)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run tmux (scripts/test-setup.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn capture(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "=demo:"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "=demo:"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn wait_for(&self, text: &str, deadline: Duration) {
+        assert!(
+            wait_until(deadline, || self.capture().contains(text)),
+            "the pane never showed {text:?}:\n{}",
+            self.capture()
+        );
+    }
+
+    fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join(name)).ok()
+    }
+}
+
+impl Drop for DemoPane {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// The demo's setup envelope, from the agent log in its temp dir (found through the marker
+/// in the environment of the demo's children).
+fn interactive_setup(demo_pid: u32) -> Value {
+    let mut found = Value::Null;
+    let ok = wait_until(Duration::from_secs(30), || {
+        for pid in descendants(demo_pid) {
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            let Some(id) = env
+                .split(|b| *b == 0)
+                .find_map(|kv| kv.strip_prefix(b"AGENTSSH_DEMO="))
+            else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(id).into_owned();
+            let log = std::env::temp_dir()
+                .join(format!("agentssh-demo-{id}"))
+                .join("agent.ndjson");
+            if let Some(first) = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|t| t.lines().next().map(String::from))
+            {
+                found = serde_json::from_str::<Value>(&first).unwrap()["data"]["result"].clone();
+                return true;
+            }
+        }
+        false
+    });
+    assert!(ok, "no demo agent log found");
+    found
+}
+
+#[test]
+fn interactive_demo_in_tmux_takeover_answer_and_quit() {
+    let env = TestEnv::new();
+    let pane = DemoPane::start(&env);
+    // The dashboard shows the three sessions well within the deadline (10 s on a quiet machine).
+    pane.wait_for("Sessions (3)", Duration::from_secs(30));
+    pane.wait_for("take over (t)", Duration::from_secs(5));
+    let pid_text = pane
+        .file("pid")
+        .expect("the wrapper records the demo's pid");
+    let demo_pid: u32 = pid_text.trim().parse().unwrap();
+    let setup = interactive_setup(demo_pid);
+    let dir = std::path::PathBuf::from(setup["dir"].as_str().unwrap());
+
+    // Select deploy (the third session), wait for its prompt, take over, answer, hand back.
+    pane.keys(&["j", "j"]);
+    pane.wait_for("Proceed? [y/N]", Duration::from_secs(30));
+    pane.keys(&["t"]);
+    pane.wait_for("YOU ARE TYPING", Duration::from_secs(10));
+    pane.keys(&["y", "Enter"]);
+    pane.wait_for("Deploy complete", Duration::from_secs(20));
+    pane.keys(&["C-]"]);
+    pane.wait_for("you hold control", Duration::from_secs(10));
+    pane.keys(&["r"]);
+    // The agent notices the hand-back and finishes its script.
+    let log = dir.join("agent.ndjson");
+    assert!(
+        wait_until(Duration::from_secs(30), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("\"step\":\"session_list\""))),
+        "the agent did not finish:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines().all(|l| l.starts_with("{\"ok\":true")),
+        "{text}"
+    );
+
+    pane.keys(&["q"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || pane.file("exit").is_some()),
+        "the demo did not exit after q:\n{}",
+        pane.capture()
+    );
+    assert_eq!(pane.file("exit").unwrap().trim(), "EXIT=0");
+    assert_nothing_left(&setup);
+}

@@ -170,6 +170,32 @@ impl<'a> Agent<'a> {
         }
     }
 
+    /// Polls `session status` until the agent controls `session` again (the human handed it
+    /// back), up to `deadline`.
+    fn wait_controller(&mut self, step: &str, session: &str, deadline: Duration) -> Step<Value> {
+        let argv = format!("agentssh --json session status -s {session}");
+        let start = Instant::now();
+        loop {
+            self.stopped(step, &argv)?;
+            let v = self.quiet(&["session", "status", "-s", session]);
+            if v["controller"] == "agent" {
+                self.emit(&ok_envelope(
+                    json!({"step": step, "argv": argv, "result": v}),
+                ));
+                return Ok(v);
+            }
+            if start.elapsed() > deadline {
+                let e = Error::new(
+                    ErrorCode::Timeout,
+                    format!("{step}: {session} was not handed back"),
+                );
+                return Err(self.fail(step, &argv, e));
+            }
+            // Polling the daemon's session state: there is no event to wait on from here.
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// A CLI call whose envelope is not reported (polling); its data, or null.
     fn quiet(&self, args: &[&str]) -> Value {
         let Ok(mut cmd) = self.demo.agentssh() else {
@@ -264,6 +290,19 @@ impl<'a> Agent<'a> {
                 |d| expect(d["name"] == name || d["id"].is_string(), "a session id"),
             )?;
         }
+        // The deploy starts first, so its prompt waits for a human from the first seconds.
+        self.call(
+            "session_send",
+            &[
+                "session",
+                "send",
+                "-s",
+                "deploy",
+                "--input",
+                "sh deploy.sh\n",
+            ],
+            ok,
+        )?;
         self.call(
             "session_run",
             &[
@@ -310,23 +349,15 @@ impl<'a> Agent<'a> {
             },
         )?;
         self.forward()?;
-        self.call(
-            "session_send",
-            &[
-                "session",
-                "send",
-                "-s",
-                "deploy",
-                "--input",
-                "sh deploy.sh\n",
-            ],
-            ok,
-        )?;
-        self.wait_screen("deploy_prompt", "deploy", Duration::from_secs(20), |t| {
+        let waiting = |t: &str| {
             t.trim_end().ends_with(scripts::PROMPT)
-        })?;
+                || scripts::DEPLOY_DONE.iter().any(|d| t.contains(d))
+        };
         match answer {
             Answer::Agent => {
+                self.wait_screen("deploy_prompt", "deploy", Duration::from_secs(20), |t| {
+                    t.trim_end().ends_with(scripts::PROMPT)
+                })?;
                 self.call(
                     "deploy_answer",
                     &["session", "send", "-s", "deploy", "--input", "y\n"],
@@ -337,19 +368,12 @@ impl<'a> Agent<'a> {
                 })?;
             }
             Answer::Human(limit) => {
+                // A quick human may answer before the agent has even seen the prompt.
+                self.wait_screen("deploy_prompt", "deploy", Duration::from_secs(20), waiting)?;
                 self.wait_screen("deploy_done", "deploy", limit, |t| {
                     scripts::DEPLOY_DONE.iter().any(|d| t.contains(d))
                 })?;
-                self.call(
-                    "session_status",
-                    &["session", "status", "-s", "deploy"],
-                    |d| {
-                        expect(
-                            d["controller"] == "agent",
-                            "the human handed the session back",
-                        )
-                    },
-                )?;
+                self.wait_controller("handed_back", "deploy", limit)?;
             }
         }
         self.call("session_list", &["session", "list"], |d| {

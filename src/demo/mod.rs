@@ -60,7 +60,9 @@ pub fn run(headless: bool) -> Result<Reply> {
     } else {
         interactive_run(&demo, &cleanup)?
     };
-    Ok(Reply::streamed(code))
+    // After a signal the main thread may get here first (its CLI call was killed): it must
+    // end with the same code as the signal thread.
+    Ok(Reply::streamed(cleanup.exit_code(code)))
 }
 
 /// The setup envelope: where the demo lives and how to reach it from another terminal.
@@ -168,6 +170,7 @@ fn watch_signals(cleanup: Arc<Cleanup>) -> Result<()> {
                 });
                 futures::future::select_all(waits).await.0
             });
+            cleanup.interrupted(no);
             cleanup.run();
             std::process::exit(128 + no);
         })

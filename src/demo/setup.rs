@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -160,6 +161,8 @@ impl DemoEnv {
 /// Everything to undo, behind a lock so the signal thread and the main thread never race.
 pub struct Cleanup {
     state: Mutex<Option<Teardown>>,
+    /// The signal that ended the demo (0: none).
+    signal: AtomicI32,
 }
 
 struct Teardown {
@@ -183,6 +186,20 @@ impl Cleanup {
                 run_id: demo.run_id.clone(),
                 server,
             })),
+            signal: AtomicI32::new(0),
+        }
+    }
+
+    /// Records that signal `no` ends the demo (before [`Cleanup::run`] on the signal path).
+    pub fn interrupted(&self, no: i32) {
+        self.signal.store(no, Ordering::SeqCst);
+    }
+
+    /// The exit code the process must end with: 128+signal after a signal, else `code`.
+    pub fn exit_code(&self, code: i32) -> i32 {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => code,
+            no => 128 + no,
         }
     }
 
