@@ -70,6 +70,9 @@ pub enum Command {
     #[command(subcommand)]
     Session(SessionCommand),
     /// Open the dashboard: watch sessions live, take over, hand back (same as no command).
+    #[command(
+        after_help = "Examples:\n  agentssh tui\n  agentssh          # the same, on a terminal"
+    )]
     Tui,
     /// Put one session in this terminal (Ctrl-] detaches).
     #[command(
@@ -125,6 +128,9 @@ pub enum Command {
 #[command(defer = true)]
 pub enum DaemonCommand {
     /// Run the daemon in the foreground (used by autostart and the systemd unit).
+    #[command(
+        after_help = "Examples:\n  agentssh daemon run\n  agentssh daemon run --pool-idle-secs 60"
+    )]
     Run {
         /// Close pooled connections idle for this many seconds.
         #[arg(
@@ -136,16 +142,22 @@ pub enum DaemonCommand {
         pool_idle_secs: u64,
     },
     /// Show whether the daemon runs, and what it holds.
+    #[command(after_help = "Example:\n  agentssh --json daemon status")]
     Status,
     /// Stop the daemon: closes sessions, proxies and pooled connections.
+    #[command(after_help = "Example:\n  agentssh daemon shutdown")]
     Shutdown,
     /// Write a systemd user unit that runs the daemon.
+    #[command(
+        after_help = "Examples:\n  agentssh daemon install --dry-run\n  agentssh daemon install && systemctl --user enable --now agentssh"
+    )]
     Install {
         /// Print the unit without writing it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Remove the systemd user unit.
+    #[command(after_help = "Example:\n  agentssh daemon uninstall --dry-run")]
     Uninstall {
         /// Say what would be removed without removing it.
         #[arg(long)]
@@ -247,13 +259,16 @@ pub enum ProfileCommand {
     )]
     Add(Box<ProfileAddArgs>),
     /// List profiles (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile list")]
     List,
     /// Show one profile (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile read prod")]
     Read {
         /// Profile name.
         name: String,
     },
     /// Delete a profile.
+    #[command(after_help = "Example:\n  agentssh profile delete prod")]
     Delete {
         /// Profile name.
         name: String,
@@ -385,6 +400,7 @@ pub enum SessionCommand {
         limit: usize,
     },
     /// The rendered screen (what a human would see), for full-screen programs.
+    #[command(after_help = "Example:\n  agentssh --json session screen -s monitor")]
     Screen {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -424,6 +440,9 @@ pub enum SessionCommand {
         command: Vec<String>,
     },
     /// Change the PTY size.
+    #[command(
+        after_help = "Example:\n  agentssh --json session resize -s s1 --cols 200 --rows 50"
+    )]
     Resize {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -436,6 +455,9 @@ pub enum SessionCommand {
         rows: u16,
     },
     /// Send a signal: INT, QUIT, TSTP (as the terminal keys) or TERM/KILL (close the session).
+    #[command(
+        after_help = "Examples:\n  agentssh --json session signal -s s1 --signal INT\n  agentssh --json session signal -s s1 --signal KILL"
+    )]
     Signal {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -445,20 +467,28 @@ pub enum SessionCommand {
         signal: String,
     },
     /// Is the session alive?
+    #[command(after_help = "Example:\n  agentssh --json session ping -s build")]
     Ping {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
     },
     /// Session metadata.
+    #[command(
+        after_help = "Example:\n  agentssh --json session status -s build   # controller: agent or human"
+    )]
     Status {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
     },
     /// All sessions.
+    #[command(after_help = "Example:\n  agentssh --json session list")]
     List,
     /// Close a session, or all of them.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session close -s build\n  agentssh --json session close --all"
+    )]
     Close {
         /// Session id or name.
         #[arg(short = 's', long = "session-id", required_unless_present = "all")]
