@@ -108,9 +108,13 @@ pub fn command_words(line: &str) -> Option<Vec<String>> {
     let start = line.match_indices("agentssh").map(|(i, _)| i).find(|&i| {
         let before = line[..i].trim_end();
         let after = &line[i + "agentssh".len()..];
+        // At the start, after a separator, or after `env` / `VAR=value` prefixes.
+        let last = before.rsplit([' ', '\t']).next().unwrap_or("");
         (before.is_empty()
             || before.ends_with(['|', '(', ';', '&', '$', '`'])
-            || before.ends_with("--"))
+            || before.ends_with("--")
+            || last == "env"
+            || (last.contains('=') && !last.contains(['\'', '"'])))
             && (after.is_empty() || after.starts_with([' ', '\t']))
     })?;
     let mut words = Vec::new();
@@ -221,6 +225,9 @@ mod tests {
         let w = command_words("printf 'a\\nb\\n' | agentssh exec -p prod -- wc -l").unwrap();
         assert_eq!(w, ["agentssh", "exec", "-p", "prod", "--", "wc", "-l"]);
         assert!(command_words("cargo install agentssh-extras").is_none());
+        let w =
+            command_words("env HOME=/tmp/x XDG_CONFIG_HOME=/tmp/y agentssh --json session list");
+        assert_eq!(w.unwrap(), ["agentssh", "--json", "session", "list"]);
         let w = command_words("source <(agentssh completions bash)").unwrap();
         assert_eq!(w, ["agentssh", "completions", "bash"]);
     }
