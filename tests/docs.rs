@@ -170,3 +170,81 @@ fn man_page_renders() {
         );
     }
 }
+
+/// The lines of the first code block after the heading `heading` in `file`.
+fn block_after(file: &str, heading: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + file)
+        .unwrap();
+    let rest = &text[text
+        .find(heading)
+        .unwrap_or_else(|| panic!("{file}: no {heading:?}"))..];
+    let start = rest.find("```").unwrap();
+    let body = &rest[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()]
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The README's quick start for agents, run line by line against the demo server (profile
+/// `prod` points at it): every line runs and answers with one envelope, never `usage` or
+/// `internal`. Paths like /srv may not exist there, so file errors are fine.
+#[test]
+fn readme_quick_start_runs_against_the_demo_server() {
+    use agentssh::demo::server::{DemoServer, Options};
+    let env = TestEnv::new();
+    let key = russh::keys::PublicKey::from_openssh(&env.client_pubkey()).unwrap();
+    let mut server = DemoServer::start(Options {
+        home: env.home.clone(),
+        shell: "/bin/sh".into(),
+        env: vec![("AGENTSSH_DOCS_TEST".into(), env.id.clone())],
+        client_key: key,
+    })
+    .unwrap();
+    env.trust_known_hosts_line(&format!("[127.0.0.1]:{} {}", server.port, server.host_key));
+    let port = server.port.to_string();
+    let key_path = env.key_path();
+    let (v, rc) = env.json(&[
+        "--json",
+        "profile",
+        "add",
+        "prod",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--username",
+        "demo",
+        "--private-key-path",
+        key_path.to_str().unwrap(),
+    ]);
+    assert_eq!(rc, 0, "{v}");
+    let mut ran = 0;
+    for line in block_after("README.md", "## Quick start for agents") {
+        let Some(words) = command_words(&line) else {
+            continue;
+        };
+        if words.get(1).map(String::as_str) == Some("profile") {
+            continue; // the example profile's host is made up; `prod` is ours
+        }
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let out = env.run(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("`{line}`: not one envelope ({e})\n{}", show_output(&out)));
+        let code = v["code"].as_str().unwrap_or("");
+        assert!(
+            !matches!(
+                code,
+                "usage" | "internal" | "connect_failed" | "auth_failed"
+            ),
+            "`{line}`: {v}"
+        );
+        ran += 1;
+    }
+    assert!(ran >= 7, "only {ran} quick-start lines ran");
+    let (v, _) = env.json(&["--json", "daemon", "shutdown"]);
+    assert_eq!(v["ok"], true, "{v}");
+    server.stop();
+}
