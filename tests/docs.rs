@@ -248,3 +248,24 @@ fn readme_quick_start_runs_against_the_demo_server() {
     assert_eq!(v["ok"], true, "{v}");
     server.stop();
 }
+
+/// Every relative link in README.md and SKILL.md points at a file of the repository.
+#[test]
+fn local_links_exist() {
+    for file in ["README.md", "SKILL.md"] {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + file)
+                .unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            let tail = &rest[i + 2..];
+            let end = tail.find(')').unwrap_or(tail.len());
+            let target = &tail[..end];
+            if !target.contains("://") && !target.starts_with('#') && !target.starts_with("../") {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+                assert!(path.exists(), "{file} links {target}, which does not exist");
+            }
+            rest = &tail[end..];
+        }
+    }
+}

@@ -18,8 +18,10 @@ use crate::error::{Error, ErrorCode};
 
 /// Deadline of one CLI call.
 const CALL_DEADLINE: Duration = Duration::from_secs(90);
-/// Pause between two polls of a session's screen.
+/// Pause between two polls of a session's screen or status.
 const POLL: Duration = Duration::from_millis(200);
+/// The same while waiting for a human (fewer entries in the dashboard's activity pane).
+const HUMAN_POLL: Duration = Duration::from_secs(1);
 
 /// How the deploy prompt is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,7 @@ pub struct Agent<'a> {
     demo: &'a DemoEnv,
     sink: Box<dyn Write + Send + 'a>,
     stop: Arc<AtomicBool>,
+    poll: Duration,
 }
 
 /// A failed step (already reported).
@@ -50,6 +53,7 @@ impl<'a> Agent<'a> {
             demo,
             sink,
             stop: Arc::default(),
+            poll: POLL,
         }
     }
 
@@ -166,7 +170,7 @@ impl<'a> Agent<'a> {
                 return Err(self.fail(step, &argv, e));
             }
             // Polling the daemon's screen model: there is no event to wait on from here.
-            std::thread::sleep(POLL);
+            std::thread::sleep(self.poll);
         }
     }
 
@@ -192,7 +196,7 @@ impl<'a> Agent<'a> {
                 return Err(self.fail(step, &argv, e));
             }
             // Polling the daemon's session state: there is no event to wait on from here.
-            std::thread::sleep(POLL);
+            std::thread::sleep(self.poll);
         }
     }
 
@@ -368,6 +372,7 @@ impl<'a> Agent<'a> {
                 })?;
             }
             Answer::Human(limit) => {
+                self.poll = HUMAN_POLL;
                 // A quick human may answer before the agent has even seen the prompt.
                 self.wait_screen("deploy_prompt", "deploy", Duration::from_secs(20), waiting)?;
                 self.wait_screen("deploy_done", "deploy", limit, |t| {
