@@ -5,7 +5,8 @@
 //! `/tmp/agentssh-$UID`). Environment variables are read on every call, so tests that point
 //! HOME and XDG dirs at a temp dir are fully isolated.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -68,4 +69,57 @@ pub fn own_known_hosts_path() -> Result<PathBuf> {
 /// The user's OpenSSH directory (`~/.ssh`).
 pub fn ssh_dir() -> Result<PathBuf> {
     Ok(home_dir()?.join(".ssh"))
+}
+
+/// Paths of the daemon's runtime files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Runtime dir (0700).
+    pub dir: PathBuf,
+    /// The socket.
+    pub socket: PathBuf,
+    /// Pid file, flocked by the live daemon.
+    pub pid_file: PathBuf,
+    /// Autostart lock held by a client while it spawns the daemon.
+    pub spawn_lock: PathBuf,
+}
+
+impl Paths {
+    /// The paths for this user.
+    pub fn current() -> Paths {
+        let dir = crate::config::runtime_dir();
+        Paths {
+            socket: dir.join("daemon.sock"),
+            pid_file: dir.join("daemon.pid"),
+            spawn_lock: dir.join("daemon.lock"),
+            dir,
+        }
+    }
+}
+
+/// Creates the runtime dir 0700 and refuses one owned by another user or open to others.
+pub fn ensure_runtime_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(Error::local_io(
+            format!("cannot create {}", dir.display()),
+            &e,
+        ));
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::local_io(dir.display(), &e))?;
+    let me = rustix::process::getuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{} is not a directory owned by uid {me}; refusing to use it",
+                dir.display()
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::local_io(dir.display(), &e))?;
+    }
+    Ok(())
 }

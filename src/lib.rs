@@ -10,13 +10,16 @@ pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod panic_cleanup;
 pub mod profile;
 pub mod protocol;
 pub mod screen;
 pub mod secret;
 pub mod sftp;
 pub mod ssh;
+pub mod target;
 pub mod tui;
+pub mod wire;
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

@@ -9,11 +9,27 @@
 //! stdin frames. One request per connection keeps every exchange independent: a hung or
 //! hostile client holds only its own task.
 //! Enums are named by direction, as in zellij.
+//!
+//! The connect spec and file request it carries live in [`crate::wire`]; like this module they
+//! import no implementation module (`tests/layering.rs` checks), so the SSH or SFTP code cannot
+//! change the wire format behind the contract's back.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::file::FileRequest;
+use crate::wire::spec::ConnectSpec;
+
+/// Default and ceiling of `session run`'s returned output, bytes (the clean log holds 1 MiB).
+pub const RUN_OUTPUT_LIMIT: usize = 1024 * 1024;
+
+fn run_output_limit() -> usize {
+    RUN_OUTPUT_LIMIT
+}
+
+fn default_true() -> bool {
+    true
+}
 
 /// Bumped on any incompatible change to these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -173,6 +189,9 @@ pub enum Request {
         limit: usize,
         /// Reconnect after a drop.
         reconnect: bool,
+        /// Install shell integration (prompt and command marks) in the shell.
+        #[serde(default = "default_true")]
+        shell_integration: bool,
     },
     /// Another PTY on the connection of session `from`.
     Spawn {
@@ -230,6 +249,9 @@ pub enum Request {
         command: String,
         /// Timeout, ms.
         timeout_ms: u64,
+        /// Most output bytes to return (the last ones, from a line start).
+        #[serde(default = "run_output_limit")]
+        limit: usize,
     },
     /// Resize the PTY.
     Resize {
@@ -251,6 +273,26 @@ pub enum Request {
     Ping {
         /// Session id or name.
         session: String,
+    },
+    /// Wait in the daemon until a session reaches a state or shows a text.
+    Wait {
+        /// Session id or name.
+        session: String,
+        /// `prompt`, `input`, `exit`, `quiet` or `text:REGEX`.
+        until: String,
+        /// Quiet time for `quiet`, ms.
+        quiet_ms: u64,
+        /// Give up after this many ms.
+        timeout_ms: u64,
+        /// Most output bytes returned.
+        limit: usize,
+    },
+    /// The commands that ran at a session's prompt.
+    History {
+        /// Session id or name.
+        session: String,
+        /// The last this many.
+        limit: usize,
     },
     /// Session metadata.
     SessionStatus {
@@ -313,7 +355,7 @@ pub enum Request {
     /// A file operation (`file upload|download|ls|read|write|edit|delete`). The daemon reads
     /// and writes local paths itself; `read` content comes back as stdout `Output` frames,
     /// `write --stdin` input goes as `Stdin` frames; `Progress` frames report transfers.
-    File(Box<crate::sftp::FileRequest>),
+    File(Box<FileRequest>),
 }
 
 impl Request {
@@ -383,6 +425,11 @@ impl Request {
             }
             Request::Ping { session } => ("session ping".into(), Some(session.clone())),
             Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
+            Request::Wait { session, until, .. } => (
+                format!("session wait --for {}", truncate(until, 200)),
+                Some(session.clone()),
+            ),
+            Request::History { session, .. } => ("session history".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
             Request::Watch {
                 session,

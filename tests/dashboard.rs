@@ -609,6 +609,25 @@ fn read_write_attach_takes_and_releases_control() {
     assert!(has_line(&all, "rw-8"), "{all}");
     assert!(!all.contains("refused-"), "{all}");
     f.assert_untouched("work", pid, "after a read-write attach");
+
+    // The session's history says who typed what (issue 20).
+    let h = f.ok(&["session", "history", "-s", "work"]);
+    let commands: Vec<(String, String)> = h["commands"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| (s(&c["command"]).to_string(), s(&c["by"]).to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        commands.contains(&("echo rw-$((4+4))".into(), "human".into())),
+        "{h}"
+    );
+    assert!(
+        commands.contains(&("echo back-$((5+5))".into(), "agent".into())),
+        "{h}"
+    );
 }
 
 /// Must show 4 (dashboard): SIGTERM and SIGHUP while holding control, and a forced panic,

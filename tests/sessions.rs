@@ -18,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::{FaultMode, FaultProxy};
+use common::sessions::*;
 use common::*;
 use serde_json::Value;
 
@@ -25,219 +26,6 @@ use serde_json::Value;
 const MIB: u64 = 1024 * 1024;
 
 // ---------------------------------------------------------------- helpers
-
-/// One client environment plus one sshd that trusts its key (env first: its drop kills the
-/// daemon before sshd goes away).
-struct Fx {
-    env: TestEnv,
-    sshd: Sshd,
-    /// Extra environment for the agentssh processes (e.g. `AGENTSSH_KEEPALIVE_MS`, which the
-    /// autostarted daemon inherits).
-    extra_env: Vec<(String, String)>,
-}
-
-fn fx() -> Fx {
-    let env = TestEnv::new();
-    let sshd = Sshd::start(&[env.client_pubkey()]);
-    env.trust_host(&sshd);
-    Fx {
-        env,
-        sshd,
-        extra_env: Vec::new(),
-    }
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("not an unsigned number: {v}"))
-}
-
-/// Whether `text` has a line exactly equal to `line`.
-fn has_line(text: &str, line: &str) -> bool {
-    text.lines().any(|l| l == line)
-}
-
-impl Fx {
-    /// `agentssh --json ARGS` → (envelope, exit code).
-    fn json(&self, args: &[&str]) -> (Value, i32) {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let mut cmd = self.env.cmd();
-        for (k, v) in &self.extra_env {
-            cmd.env(k, v);
-        }
-        cmd.args(&all);
-        parse_json_output(&output_with_deadline(cmd, None, RUN_DEADLINE), &all)
-    }
-
-    /// `data` of a successful command (asserts ok and exit code 0).
-    fn ok(&self, args: &[&str]) -> Value {
-        let (v, rc) = self.json(args);
-        assert_eq!(v["ok"], true, "{args:?} failed (rc {rc}): {v}");
-        assert_eq!(rc, 0, "{args:?}: exit code {rc}: {v}");
-        v["data"].clone()
-    }
-
-    /// (error code, exit code) of a failing command.
-    fn err(&self, args: &[&str]) -> (String, i32) {
-        let (v, rc) = self.json(args);
-        assert_eq!(v["ok"], false, "{args:?} should have failed: {v}");
-        (s(&v["code"]).to_string(), rc)
-    }
-
-    /// `connect` to `port` (sshd's or a proxy's) with `extra` flags; returns its data.
-    fn connect_to(&self, port: u16, extra: &[&str]) -> Value {
-        let port = port.to_string();
-        let key = self.env.key_path().display().to_string();
-        let mut args = vec![
-            "connect",
-            "-H",
-            "127.0.0.1",
-            "-P",
-            &port,
-            "-u",
-            TEST_USER,
-            "--private-key-path",
-            &key,
-        ];
-        args.extend_from_slice(extra);
-        let d = self.ok(&args);
-        assert_eq!(d["status"], "running", "connect: {d}");
-        assert!(d["id"].is_string(), "connect: no id in {d}");
-        d
-    }
-
-    /// `connect` straight to sshd; returns the session id.
-    fn connect(&self, extra: &[&str]) -> String {
-        s(&self.connect_to(self.sshd.port, extra)["id"]).to_string()
-    }
-
-    fn send(&self, id: &str, input: &str, extra: &[&str]) -> Value {
-        let mut args = vec!["session", "send", "-s", id, "--input", input];
-        args.extend_from_slice(extra);
-        self.ok(&args)
-    }
-
-    fn read(&self, id: &str, extra: &[&str]) -> Value {
-        let mut args = vec!["session", "read", "-s", id];
-        args.extend_from_slice(extra);
-        let d = self.ok(&args);
-        check_read_invariants(&d);
-        d
-    }
-
-    fn status(&self, id: &str) -> Value {
-        self.ok(&["session", "status", "-s", id])
-    }
-
-    fn screen(&self, id: &str) -> Value {
-        self.ok(&["session", "screen", "-s", id])
-    }
-
-    /// `session run` → (data or error envelope, exit code).
-    fn run(&self, id: &str, command: &str) -> (Value, i32) {
-        let (v, rc) = self.json(&["session", "run", "-s", id, "--", command]);
-        if v["ok"] == true {
-            (v["data"].clone(), rc)
-        } else {
-            (v, rc)
-        }
-    }
-
-    /// `session run` that must exit 0; returns its output.
-    fn run_ok(&self, id: &str, command: &str) -> String {
-        let (d, rc) = self.run(id, command);
-        assert_eq!(rc, 0, "run {command:?}: rc {rc}: {d}");
-        assert_eq!(d["exit_status"], 0, "run {command:?}: {d}");
-        s(&d["output"]).to_string()
-    }
-
-    /// Polls offset reads (the cursor does not move) from `from` until some committed line
-    /// equals `line`; returns the offset just past that line's chunk, or None on timeout.
-    fn wait_line_from(&self, id: &str, from: u64, line: &str, deadline: Duration) -> Option<u64> {
-        let mut from = from;
-        let mut carry = String::new();
-        let mut found = None;
-        wait_until(deadline, || {
-            let off = from.to_string();
-            let d = self.read(id, &["--offset", &off]);
-            let text = format!("{carry}{}", s(&d["output"]));
-            from = u(&d["next_offset"]);
-            // Keep an incomplete last line (a read cut by --limit) for the next round.
-            let (complete, rest) = match text.rfind('\n') {
-                Some(i) => (&text[..=i], &text[i + 1..]),
-                None => ("", text.as_str()),
-            };
-            if has_line(complete, line) {
-                found = Some(from);
-                return true;
-            }
-            carry = rest.to_string();
-            false
-        });
-        found
-    }
-
-    /// Cursor reads until the text read so far satisfies `cond`; returns that text.
-    fn read_until(&self, id: &str, deadline: Duration, cond: impl Fn(&str) -> bool) -> String {
-        let mut text = String::new();
-        let ok = wait_until(deadline, || {
-            let d = self.read(id, &[]);
-            text.push_str(s(&d["output"]));
-            cond(&text)
-        });
-        assert!(
-            ok,
-            "session {id}: condition not met within {deadline:?}; read so far:\n{text}"
-        );
-        text
-    }
-
-    /// Waits until `session status` satisfies `cond`; returns the last status.
-    fn wait_status(&self, id: &str, deadline: Duration, cond: impl Fn(&Value) -> bool) -> Value {
-        let mut last = Value::Null;
-        let ok = wait_until(deadline, || {
-            last = self.status(id);
-            cond(&last)
-        });
-        assert!(
-            ok,
-            "session {id}: status condition not met within {deadline:?}: {last}"
-        );
-        last
-    }
-
-    /// The daemon's pid from `daemon status`.
-    fn daemon_pid(&self) -> u32 {
-        let d = self.ok(&["daemon", "status"]);
-        assert_eq!(d["running"], true, "daemon not running: {d}");
-        u(&d["pid"]) as u32
-    }
-
-    /// The daemon's log file (tracing output).
-    fn daemon_log(&self) -> String {
-        std::fs::read_to_string(self.env.state_home.join("agentssh").join("daemon.log"))
-            .unwrap_or_default()
-    }
-}
-
-/// Offsets of any read: `next_offset == offset + output.len()` for clean reads.
-fn check_read_invariants(d: &Value) {
-    let (offset, next) = (u(&d["offset"]), u(&d["next_offset"]));
-    assert!(next >= offset, "next_offset < offset: {d}");
-    if d["output_b64"].is_null() {
-        assert_eq!(
-            offset + s(&d["output"]).len() as u64,
-            next,
-            "offset + output length != next_offset: {d}"
-        );
-    }
-}
-
 /// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -582,6 +370,136 @@ fn run_reports_eval_failures_at_once_in_bash_and_dash() {
     assert_eq!(f.run_ok(&id, &format!("echo {long}")), format!("{long}\n"));
 }
 
+/// `session run` hands the shell's `$?` to the command and leaves the command's status in
+/// `$?` afterwards, in bash and in dash.
+#[test]
+fn run_keeps_the_shells_exit_status_both_ways_in_bash_and_dash() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let check = |shell: &str| {
+        f.send(&id, "(exit 3)\n", &["--wait-idle", "300"]);
+        assert_eq!(
+            f.run_ok(&id, "echo \"exit=$?\""),
+            "exit=3\n",
+            "{shell}: the command sees the previous status"
+        );
+        let (d, rc) = f.run(&id, "(exit 5)");
+        assert_eq!(
+            (d["exit_status"].clone(), rc),
+            (5.into(), 5),
+            "{shell}: {d}"
+        );
+        let d = f.send(&id, "echo \"after=$?\"\n", &["--wait-idle", "300"]);
+        assert!(
+            has_line(s(&d["output"]), "after=5"),
+            "{shell}: the shell's $? after a run is the command's: {d}"
+        );
+    };
+    check("bash");
+    f.send(&id, "exec dash\n", &["--wait-idle", "300"]);
+    assert_eq!(f.run_ok(&id, "echo $0"), "dash\n");
+    check("dash");
+}
+
+/// Nobody sees `session run`'s wrapper: not `read --offset 0`, not the screen, not bash's
+/// history. They see the command as given, after the prompt, as if it had been typed.
+#[test]
+fn run_wrapper_is_invisible_in_reads_screen_and_history() {
+    let f = fx();
+    let id = f.connect(&[]);
+    assert_eq!(f.run_ok(&id, "echo one-$((40+2))"), "one-42\n");
+    let history = f.run_ok(&id, "history 5");
+    let all = s(&f.read(&id, &["--offset", "0"])["output"]).to_string();
+    let rows = rows_of(&f.screen(&id)).join("\n");
+    for (what, text) in [("read", &all), ("screen", &rows), ("history", &history)] {
+        assert!(
+            !text.contains("__agentssh") && !text.contains("777;agentssh"),
+            "{what} shows the run wrapper:\n{text}"
+        );
+        assert!(
+            text.contains("echo one-$((40+2))"),
+            "{what} lacks the command as given:\n{text}"
+        );
+    }
+    assert!(
+        all.lines()
+            .any(|l| l.ends_with("$ echo one-$((40+2))") || l.ends_with("# echo one-$((40+2))")),
+        "the command follows the prompt:\n{all}"
+    );
+    assert!(has_line(&all, "one-42"), "{all}");
+}
+
+/// While a `session run` is in flight an agent's `send` is refused with `session_busy`
+/// (naming the run) instead of typing into the run's output; afterwards it works again.
+#[test]
+fn send_during_a_run_is_refused_as_busy() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let mut runner = f.env.cmd();
+    runner.args([
+        "--json",
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--",
+        "sleep 2; echo run-done",
+    ]);
+    let run = thread::spawn(move || output_with_deadline(runner, None, RUN_DEADLINE));
+    let mut last = Value::Null;
+    let busy = wait_until(Duration::from_secs(20), || {
+        // Empty input types nothing, so probing cannot disturb the run.
+        last = f.json(&["session", "send", "-s", &id, "--input", ""]).0;
+        last["code"] == "session_busy"
+    });
+    assert!(busy, "a send during the run was not refused: {last}");
+    assert!(
+        s(&last["error"]).contains("sleep 2; echo run-done"),
+        "{last}"
+    );
+    let out = run.join().expect("run thread");
+    let (v, rc) = parse_json_output(&out, &["session run"]);
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["data"]["output"], "run-done\n", "{v}");
+    let d = f.send(&id, "echo free-again\n", &["--wait-idle", "300"]);
+    assert!(has_line(s(&d["output"]), "free-again"), "{d}");
+}
+
+/// `session run --limit`: the last bytes of the output, from a line start, with the number
+/// of bytes left out.
+#[test]
+fn run_output_is_cut_at_a_line_start() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let (v, rc) = f.json(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--limit",
+        "100",
+        "--",
+        "seq 1 2000",
+    ]);
+    assert_eq!(rc, 0, "{v}");
+    let d = &v["data"];
+    let out = s(&d["output"]);
+    let full: String = (1..=2000).map(|n| format!("{n}\n")).collect();
+    assert!(out.len() <= 100 && !out.is_empty(), "{d}");
+    assert!(full.ends_with(out), "{d}");
+    assert_eq!(
+        full.as_bytes()[full.len() - out.len() - 1],
+        b'\n',
+        "starts a line: {d}"
+    );
+    assert_eq!(d["truncated"], true, "{d}");
+    assert_eq!(
+        u(&d["dropped_bytes"]),
+        (full.len() - out.len()) as u64,
+        "{d}"
+    );
+}
+
 // ---------------------------------------------------------------- 3. expect/respond
 
 #[test]
@@ -645,15 +563,50 @@ fn expect_respond_answers_a_prompt() {
     assert_eq!(rc, 124, "{v}");
 }
 
-// ---------------------------------------------------------------- 4. screen and resize
-
-/// Rows of a screen snapshot.
-fn rows_of(snap: &Value) -> Vec<String> {
-    snap["rows"]
-        .as_array()
-        .map(|r| r.iter().map(|l| s(l).to_string()).collect())
-        .unwrap_or_default()
+/// A prompt that appears only after a delay, with a pattern that also occurs in the command
+/// line: the pattern is looked for only after the echo, so the secret is typed at the real
+/// (no-echo) prompt and is never shown anywhere.
+#[test]
+fn expect_waits_past_the_echo_for_a_delayed_prompt() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let d = f.send(
+        &id,
+        "sleep 2; read -s -p 'Password: ' pw; echo; echo len=${#pw}\n",
+        &[
+            "--expect",
+            "Password: ",
+            "--respond",
+            "hunter2\n",
+            "--timeout",
+            "20000",
+        ],
+    );
+    assert_eq!(
+        d["expect_matched"],
+        serde_json::json!(["Password: "]),
+        "{d}"
+    );
+    assert!(
+        f.wait_line_from(&id, 0, "len=7", Duration::from_secs(20))
+            .is_some(),
+        "the answer did not reach the prompt"
+    );
+    let everything = s(&f.read(&id, &["--offset", "0"])["output"]).to_string();
+    let rows = rows_of(&f.screen(&id)).join("\n");
+    for (what, text) in [
+        ("send", s(&d["output"])),
+        ("log", &everything),
+        ("screen", &rows),
+    ] {
+        assert!(
+            !text.contains("hunter2"),
+            "{what} shows the secret:\n{text}"
+        );
+    }
 }
+
+// ---------------------------------------------------------------- 4. screen and resize
 
 impl Fx {
     /// Total raw bytes received so far (a raw read past the end starts at the end).
@@ -1398,4 +1351,71 @@ fn read_follow_ends_when_the_session_is_closed_by_a_client() {
         "session_ended",
         "{text}"
     );
+}
+
+// Root's sessions on OpenSSH refuse `signal`, so before the pid-based stop root's command
+// outlived a `session exec` timeout that said "was stopped", and the output was dropped.
+#[test]
+fn session_exec_timeout_stops_the_command_and_keeps_the_output() {
+    let env = TestEnv::new();
+    let sshd = Sshd::start_with(SshdOptions {
+        authorized_keys: vec![env.client_pubkey()],
+        permit_root: true,
+        ..SshdOptions::default()
+    });
+    env.trust_host(&sshd);
+    let f = Fx {
+        env,
+        sshd,
+        extra_env: Vec::new(),
+    };
+    let port = f.sshd.port.to_string();
+    let key = f.env.key_path().display().to_string();
+    let pgrep = |pattern: &str| {
+        let out = Command::new("pgrep")
+            .args(["-a", "-f", pattern])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pgrep");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (i, user) in ["root", TEST_USER].into_iter().enumerate() {
+        let d = f.ok(&[
+            "connect",
+            "-H",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-u",
+            user,
+            "--private-key-path",
+            &key,
+        ]);
+        let id = s(&d["id"]).to_string();
+        let pattern = format!("sleep 61.{}{i}", std::process::id());
+        let cmd = format!("echo before; {pattern}");
+        let (v, rc) = f.json(&[
+            "session",
+            "exec",
+            "-s",
+            &id,
+            "--timeout",
+            "1500",
+            "--",
+            &cmd,
+        ]);
+        let stray = pgrep(&pattern);
+        if !stray.is_empty() {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &pattern])
+                .status();
+        }
+        assert_eq!(v["code"], "timeout", "{user}: {v}");
+        assert_eq!(rc, 124, "{user}: {v}");
+        assert_eq!(v["data"]["stdout"], "before\n", "{user}: {v}");
+        assert_eq!(v["data"]["session_id"], id.as_str(), "{user}: {v}");
+        assert_eq!(v["data"]["remote_stopped"], true, "{user}: {v}");
+        assert!(s(&v["error"]).contains("was stopped"), "{user}: {v}");
+        assert!(stray.is_empty(), "{user}: still running: {stray}");
+    }
 }

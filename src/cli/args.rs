@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ssh::spec::HostKeyPolicy;
+/// The connection flags live in [`crate::target`] (the dashboard resolves targets too).
+pub use crate::target::ConnectArgs;
 
 /// `--output` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,7 +59,7 @@ pub enum Command {
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
     Shell(ShellArgs),
-    /// Move and change files on a server: upload, download, ls, read, write, edit, delete.
+    /// Move and change files on a server: upload, download, ls, read, write, edit, delete, mkdir.
     #[command(subcommand)]
     File(super::file::FileCommand),
     /// Open a long-lived PTY session (kept by the daemon).
@@ -176,50 +177,6 @@ pub struct LogArgs {
     pub limit: usize,
 }
 
-// Flags of every command that connects.
-#[derive(Debug, Clone, Args, Default)]
-pub struct ConnectArgs {
-    /// Saved profile to start from (inline flags override it).
-    #[arg(short = 'p', long)]
-    pub profile: Option<String>,
-    /// Host name, address or ~/.ssh/config alias.
-    #[arg(short = 'H', long)]
-    pub host: Option<String>,
-    /// Port.
-    #[arg(short = 'P', long)]
-    pub port: Option<u16>,
-    /// Remote user.
-    #[arg(short = 'u', long)]
-    pub username: Option<String>,
-    /// Password (visible to other users in `ps`; prefer --password-env).
-    #[arg(long)]
-    pub password: Option<String>,
-    /// Environment variable holding the password.
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// Private key file.
-    #[arg(long, value_name = "PATH")]
-    pub private_key_path: Option<PathBuf>,
-    /// Environment variable holding the private key text.
-    #[arg(long, value_name = "VAR")]
-    pub private_key_env: Option<String>,
-    /// Passphrase of an encrypted key (visible in `ps`; prefer --passphrase-env).
-    #[arg(long)]
-    pub passphrase: Option<String>,
-    /// Environment variable holding the key passphrase.
-    #[arg(long, value_name = "VAR")]
-    pub passphrase_env: Option<String>,
-    /// Deadline for TCP connect + handshake + auth, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 15000)]
-    pub ready_timeout_ms: u64,
-    /// Host key policy.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub strict_host_key_checking: Option<HostKeyPolicy>,
-    /// Jump hosts, like `ssh -J`: [user@]host[:port][,...].
-    #[arg(long, value_name = "HOPS")]
-    pub proxy_jump: Option<String>,
-}
-
 // `exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -234,6 +191,10 @@ pub struct ExecArgs {
     /// Allocate a PTY for the command.
     #[arg(long)]
     pub tty: bool,
+    /// Remove escape sequences and control characters from the output (as `session read`
+    /// does), e.g. the colours a command prints under --tty.
+    #[arg(long)]
+    pub strip_ansi: bool,
     /// Connect from this process instead of through the daemon's connection pool.
     #[arg(long)]
     pub direct: bool,
@@ -342,6 +303,10 @@ pub struct ConnectCmdArgs {
     /// Reconnect with backoff after a dropped connection (shell state is lost).
     #[arg(long)]
     pub reconnect: bool,
+    /// Do not install prompt and command marks in the shell (state then comes from
+    /// heuristics only).
+    #[arg(long)]
+    pub no_shell_integration: bool,
     /// Retry connection failures this many times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry: u32,
@@ -435,6 +400,10 @@ pub enum SessionCommand {
         /// Give up (and send Ctrl-C) after this many ms.
         #[arg(long, value_name = "MS", default_value_t = 30000)]
         timeout: u64,
+        /// Return at most this many bytes of output: the last ones, from a line start
+        /// (`dropped_bytes` says how many were left out).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
+        limit: usize,
         /// The command.
         #[arg(trailing_var_arg = true, value_name = "CMD")]
         command: Vec<String>,
@@ -472,6 +441,37 @@ pub enum SessionCommand {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
+    },
+    /// Wait until the session is at its prompt, waits for input, ends, goes quiet or shows a text.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session wait -s s1 --for prompt --timeout 600000   # a long build is done\n  agentssh --json session wait -s s1 --for input                    # a question or password prompt\n  agentssh --json session wait -s s1 --for 'text:Listening on port [0-9]+'"
+    )]
+    Wait {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// What to wait for: prompt, input, exit, quiet or text:REGEX.
+        #[arg(long = "for", value_name = "WHAT")]
+        until: String,
+        /// With `--for quiet`: this many ms without output.
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        quiet_ms: u64,
+        /// Give up (code `timeout`, exit 124) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most output bytes returned.
+        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        limit: usize,
+    },
+    /// The commands that ran at the prompt, with who typed them and their exit statuses.
+    #[command(after_help = "Example:\n  agentssh --json session history -s s1 --limit 20")]
+    History {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// The last this many commands.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
     },
     /// Session metadata.
     #[command(

@@ -4,7 +4,7 @@
 use crate::error::{ErrorCode, Result};
 use crate::secret::Secret;
 use crate::ssh::client::{self, Connection};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// On a terminal, after keys were refused and no password was given, asks for one. Returns
 /// whether the caller should try again with it.

@@ -9,18 +9,20 @@ pub mod daemon;
 pub mod docs;
 pub mod exec;
 pub mod file;
+pub mod hoist;
 pub mod output;
 pub mod profile;
 pub mod prompt;
 pub mod proxy;
 pub mod session;
 pub mod shell;
-pub mod target;
 
 use clap::Parser;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+// Target resolution lives below the faces; `super::target` in the subcommands resolves here.
+use crate::target;
 use args::{Cli, Command};
 
 /// What a command produced.
@@ -78,6 +80,7 @@ pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
+    let argv = hoist::hoist(argv);
     if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
         // Test hook: proves that a panic still yields one valid envelope.
         panic!("AGENTSSH_DEBUG_PANIC is set");
@@ -102,8 +105,9 @@ pub fn main() -> i32 {
     };
     match dispatch(command) {
         Ok(reply) => emit(reply),
-        Err(err) => {
-            output::report_error(&err, None);
+        Err(mut err) => {
+            let data = err.take_data();
+            output::report_error(&err, data);
             err.code.exit_code()
         }
     }

@@ -4,17 +4,16 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
 use crate::error::Error;
+/// The hook lives in [`crate::panic_cleanup`] (the dashboard arms it too).
+pub use crate::panic_cleanup::set_panic_cleanup;
 
 static JSON_MODE: AtomicBool = AtomicBool::new(false);
 /// Set once a single-document reply is on stdout, so a late panic cannot add a second one.
 static DOCUMENT_PRINTED: AtomicBool = AtomicBool::new(false);
-/// Terminal-restoring hook run before a panic exits (set by `shell` while in raw mode).
-static ON_PANIC: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
 
 /// Selects JSON or text output for this process.
 pub fn set_json_mode(on: bool) {
@@ -24,13 +23,6 @@ pub fn set_json_mode(on: bool) {
 /// Whether `--json` / `--output json` is in force.
 pub fn json_mode() -> bool {
     JSON_MODE.load(Ordering::SeqCst)
-}
-
-/// Registers (or clears) the hook a panic runs first, e.g. leaving raw mode.
-pub fn set_panic_cleanup(hook: Option<Box<dyn Fn() + Send>>) {
-    if let Ok(mut slot) = ON_PANIC.lock() {
-        *slot = hook;
-    }
 }
 
 fn write_line(line: &str) {
@@ -82,11 +74,7 @@ pub fn report_error(err: &Error, data: Option<Value>) {
 /// or a short message, and exit 1. Panics in any thread end the process cleanly.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if let Ok(slot) = ON_PANIC.lock() {
-            if let Some(hook) = slot.as_ref() {
-                hook();
-            }
-        }
+        crate::panic_cleanup::run_panic_cleanup();
         let what = info
             .payload()
             .downcast_ref::<&str>()

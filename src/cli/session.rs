@@ -71,6 +71,7 @@ pub async fn connect(a: ConnectCmdArgs) -> Result<Reply> {
         wait_ms: a.pty.wait_ms,
         limit: a.pty.limit,
         reconnect: a.reconnect,
+        shell_integration: !a.no_shell_integration,
     };
     ask(req, |v| {
         format!(
@@ -210,6 +211,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Run {
             session,
             timeout,
+            limit,
             command,
         } => {
             let command = join(&command, "run")?;
@@ -218,6 +220,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
                     session,
                     command,
                     timeout_ms: timeout,
+                    limit,
                 },
                 |v| {
                     v["output"]
@@ -254,6 +257,56 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Ping { session } => {
             ask(Request::Ping { session }, |v| {
                 v["status"].as_str().unwrap_or_default().to_string()
+            })
+            .await
+        }
+        SessionCommand::Wait {
+            session,
+            until,
+            quiet_ms,
+            timeout,
+            limit,
+        } => {
+            let req = Request::Wait {
+                session,
+                until,
+                quiet_ms,
+                timeout_ms: timeout,
+                limit,
+            };
+            ask(req, |v| {
+                format!(
+                    "{}{}",
+                    v["output"].as_str().unwrap_or_default(),
+                    v["state"]
+                        .as_str()
+                        .map(|s| format!("\n[state: {s}]"))
+                        .unwrap_or_default()
+                )
+            })
+            .await
+        }
+        SessionCommand::History { session, limit } => {
+            ask(Request::History { session, limit }, |v| {
+                v["commands"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| {
+                                format!(
+                                    "{}\t{}\t{} ms\t{}",
+                                    c["exit_status"]
+                                        .as_i64()
+                                        .map_or("-".to_string(), |s| s.to_string()),
+                                    c["by"].as_str().unwrap_or_default(),
+                                    c["duration_ms"],
+                                    c["command"].as_str().unwrap_or_default()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
             })
             .await
         }

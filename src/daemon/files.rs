@@ -20,7 +20,8 @@ use super::server::send_frame;
 use super::Daemon;
 use crate::error::Result;
 use crate::protocol::{self, ClientToDaemon, DaemonToClient, OutputStream, Response};
-use crate::sftp::{self, Ctx, FileRequest, FileTarget, Input, Progress};
+use crate::sftp::{self, Ctx, Input, Progress};
+use crate::wire::file::{FileRequest, FileTarget};
 
 /// How often progress frames go out (when something changed).
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);

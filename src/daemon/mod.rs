@@ -12,78 +12,25 @@ pub mod pool;
 pub mod proxy;
 pub mod server;
 pub mod session;
-pub mod session_requests;
-pub mod sessions;
 pub mod spare;
 pub mod watching;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixListener;
 use tokio::sync::{watch, Semaphore};
 
+/// Paths and the runtime-dir check live in [`crate::config`] (clients use them too).
+pub use crate::config::{ensure_runtime_dir, Paths};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Clients served at once; more wait in the accept queue.
 const MAX_CLIENTS: usize = 512;
 /// Daemon log size at which it is rotated to `daemon.log.1` at start-up.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
-
-/// Paths of the daemon's runtime files.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    /// Runtime dir (0700).
-    pub dir: PathBuf,
-    /// The socket.
-    pub socket: PathBuf,
-    /// Pid file, flocked by the live daemon.
-    pub pid_file: PathBuf,
-    /// Autostart lock held by a client while it spawns the daemon.
-    pub spawn_lock: PathBuf,
-}
-
-impl Paths {
-    /// The paths for this user.
-    pub fn current() -> Paths {
-        let dir = crate::config::runtime_dir();
-        Paths {
-            socket: dir.join("daemon.sock"),
-            pid_file: dir.join("daemon.pid"),
-            spawn_lock: dir.join("daemon.lock"),
-            dir,
-        }
-    }
-}
-
-/// Creates the runtime dir 0700 and refuses one owned by another user or open to others.
-pub fn ensure_runtime_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return Err(Error::local_io(
-            format!("cannot create {}", dir.display()),
-            &e,
-        ));
-    }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::local_io(dir.display(), &e))?;
-    let me = rustix::process::getuid().as_raw();
-    if !meta.is_dir() || meta.uid() != me {
-        return Err(Error::new(
-            ErrorCode::PermissionDenied,
-            format!(
-                "{} is not a directory owned by uid {me}; refusing to use it",
-                dir.display()
-            ),
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::local_io(dir.display(), &e))?;
-    }
-    Ok(())
-}
 
 /// Shared daemon state handed to every client task.
 pub struct Daemon {
@@ -92,7 +39,7 @@ pub struct Daemon {
     /// The activity log.
     pub activity: activity::Activity,
     /// PTY sessions.
-    pub sessions: sessions::Registry,
+    pub sessions: session::Registry,
     /// Proxies (port forwards, SOCKS5, reverse forwards).
     pub proxies: proxy::Registry,
     started: Instant,
@@ -249,7 +196,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
         activity: activity::Activity::default(),
-        sessions: sessions::Registry::default(),
+        sessions: session::Registry::default(),
         proxies: proxy::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),

@@ -23,7 +23,7 @@ use super::spare::Spare;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::client::{Connection, SshHandle};
 use crate::ssh::exec::ChannelSource;
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// Channels one connection serves at once before the pool opens another.
 pub const DEFAULT_CHANNELS_PER_CONNECTION: usize = 10;

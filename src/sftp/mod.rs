@@ -1,5 +1,5 @@
 //! File operations where the SSH connection is: `upload`, `download`, `ls`, `read`,
-//! `write`, `edit`, `delete`.
+//! `write`, `edit`, `delete`, `mkdir`.
 //!
 //! [`run`] takes an authenticated connection (the daemon's pooled one, a session's, or the
 //! CLI's own with `--direct`) and a [`FileAction`]. It opens SFTP (pipelined, see
@@ -13,6 +13,7 @@
 //! failed or interrupted operation are removed (not when the process running it is
 //! SIGKILLed: then a hidden `.NAME.agentssh-XXXXXXXX.tmp` may remain, the target intact).
 
+mod dirs;
 mod edit;
 mod exec_fs;
 mod exec_sh;
@@ -25,207 +26,21 @@ mod sftp_data;
 mod sftp_fs;
 mod transfer;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+/// The request types live in [`crate::wire::file`] (they are part of the protocol).
+pub use crate::wire::file::{FileAction, FileRequest, FileTarget, Method};
 pub use io::{Input, Progress};
 pub use ops::MAX_EDIT;
 pub use paths::is_temp_name;
 
 use crate::error::Result;
 use crate::ssh::exec::ChannelSource;
-use crate::ssh::spec::ConnectSpec;
-
-/// Which transport moves the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// SFTP, falling back to exec when the server has no SFTP subsystem.
-    #[default]
-    Auto,
-    /// SFTP only.
-    Sftp,
-    /// Shell commands over exec channels only.
-    Exec,
-}
-
-/// Which connection a file request uses.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "via", rename_all = "snake_case")]
-pub enum FileTarget {
-    /// A pooled connection for this spec.
-    Spec {
-        /// Where and how to connect.
-        spec: Box<ConnectSpec>,
-        /// Connection retries.
-        retry: u32,
-    },
-    /// The connection of this session (id or name).
-    Session {
-        /// Session id or name.
-        session: String,
-    },
-}
-
-/// One file operation. Local paths are absolute.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FileAction {
-    /// Local → remote.
-    Upload {
-        /// Local source.
-        local: PathBuf,
-        /// Remote destination.
-        remote: String,
-        /// Directories too.
-        recursive: bool,
-    },
-    /// Remote → local.
-    Download {
-        /// Remote source.
-        remote: String,
-        /// Local destination.
-        local: PathBuf,
-        /// Directories too.
-        recursive: bool,
-    },
-    /// List a directory (or describe one file).
-    Ls {
-        /// Remote path.
-        remote: String,
-    },
-    /// Stream a file's bytes to the caller.
-    Read {
-        /// Remote path.
-        remote: String,
-        /// Refuse files larger than this (JSON mode holds the content in memory).
-        max_bytes: Option<u64>,
-    },
-    /// Replace (atomically) or append to a file.
-    Write {
-        /// Remote path.
-        remote: String,
-        /// The new content; `None`: it arrives as [`Input`] (stdin frames).
-        content: Option<String>,
-        /// Append instead of replacing.
-        append: bool,
-    },
-    /// Find and replace inside a file, atomically.
-    Edit {
-        /// Remote path.
-        remote: String,
-        /// Literal text or regex.
-        find: String,
-        /// Replacement.
-        replace: String,
-        /// `find` is a regex.
-        regex: bool,
-        /// Every match, not only the first.
-        all: bool,
-    },
-    /// Delete a file, symlink or (with `recursive`) a tree.
-    Delete {
-        /// Remote path.
-        remote: String,
-        /// Directories and their contents too.
-        recursive: bool,
-    },
-}
-
-impl FileAction {
-    /// `upload`, `download`, ...
-    pub fn name(&self) -> &'static str {
-        match self {
-            FileAction::Upload { .. } => "upload",
-            FileAction::Download { .. } => "download",
-            FileAction::Ls { .. } => "ls",
-            FileAction::Read { .. } => "read",
-            FileAction::Write { .. } => "write",
-            FileAction::Edit { .. } => "edit",
-            FileAction::Delete { .. } => "delete",
-        }
-    }
-
-    /// Whether the action takes [`Input`] (`write` without `content`).
-    pub fn wants_input(&self) -> bool {
-        matches!(self, FileAction::Write { content: None, .. })
-    }
-
-    /// Whether the action streams content back (`read`).
-    pub fn streams_content(&self) -> bool {
-        matches!(self, FileAction::Read { .. })
-    }
-
-    /// The remote path it is about.
-    pub fn remote(&self) -> &str {
-        match self {
-            FileAction::Upload { remote, .. }
-            | FileAction::Download { remote, .. }
-            | FileAction::Ls { remote }
-            | FileAction::Read { remote, .. }
-            | FileAction::Write { remote, .. }
-            | FileAction::Edit { remote, .. }
-            | FileAction::Delete { remote, .. } => remote,
-        }
-    }
-}
-
-/// A file request to the daemon.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FileRequest {
-    /// Which connection.
-    pub target: FileTarget,
-    /// Which transport.
-    pub method: Method,
-    /// What to do.
-    pub action: FileAction,
-}
-
-impl FileRequest {
-    /// A one-line description for the activity log (no content, no secrets).
-    pub fn describe(&self) -> (String, Option<String>) {
-        let what = match &self.action {
-            FileAction::Upload {
-                local,
-                remote,
-                recursive,
-            } => format!(
-                "file upload{} {} -> {remote}",
-                if *recursive { " --recursive" } else { "" },
-                local.display()
-            ),
-            FileAction::Download {
-                remote,
-                local,
-                recursive,
-            } => format!(
-                "file download{} {remote} -> {}",
-                if *recursive { " --recursive" } else { "" },
-                local.display()
-            ),
-            FileAction::Write { remote, append, .. } => format!(
-                "file write{} {remote}",
-                if *append { " --append" } else { "" }
-            ),
-            FileAction::Delete { remote, recursive } => format!(
-                "file delete{} {remote}",
-                if *recursive { " --recursive" } else { "" }
-            ),
-            a => format!("file {} {}", a.name(), a.remote()),
-        };
-        let target = match &self.target {
-            FileTarget::Spec { spec, .. } => spec.display_target(),
-            FileTarget::Session { session } => session.clone(),
-        };
-        (what.chars().take(300).collect(), Some(target))
-    }
-}
 
 /// The channels of one running operation.
 pub struct Ctx {

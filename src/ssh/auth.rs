@@ -11,8 +11,8 @@ use russh::keys::{decode_secret_key, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
 use super::client::SshHandle;
-use super::spec::{ConnectSpec, KeySource};
 use crate::error::{Error, ErrorCode, Result};
+use crate::wire::spec::{ConnectSpec, KeySource};
 
 /// Most agent identities we offer: servers count each offer against MaxAuthTries.
 const MAX_AGENT_KEYS: usize = 5;

@@ -4,7 +4,11 @@
 pub mod auth;
 pub mod client;
 pub mod exec;
+pub mod exec_outcome;
+pub mod exec_stop;
 pub mod forward;
 pub mod known_hosts;
-pub mod spec;
 pub mod ssh_config;
+
+/// The connect spec lives in [`crate::wire::spec`] (it is part of the protocol).
+pub use crate::wire::spec;

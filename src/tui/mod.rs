@@ -53,7 +53,7 @@ impl TerminalGuard {
     pub fn enter() -> Result<Self> {
         let io = |e: std::io::Error| Error::local_io("cannot set up the terminal", &e);
         enable_raw_mode().map_err(io)?;
-        crate::cli::output::set_panic_cleanup(Some(Box::new(restore_terminal)));
+        crate::panic_cleanup::set_panic_cleanup(Some(Box::new(restore_terminal)));
         if let Err(e) = execute!(std::io::stdout(), EnterAlternateScreen) {
             restore_terminal();
             return Err(io(e));
@@ -66,7 +66,7 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
-        crate::cli::output::set_panic_cleanup(None);
+        crate::panic_cleanup::set_panic_cleanup(None);
     }
 }
 
@@ -183,12 +183,12 @@ fn one_shot(req: Request, done: String, tx: mpsc::Sender<Msg>) {
 }
 
 fn connect_request(profile: &str) -> Result<Request> {
-    let args = crate::cli::args::ConnectArgs {
+    let args = crate::target::ConnectArgs {
         profile: Some(profile.to_string()),
         ready_timeout_ms: 15_000,
         ..Default::default()
     };
-    let spec = crate::cli::target::resolve(&args)?;
+    let spec = crate::target::resolve(&args)?;
     Ok(Request::Connect {
         spec: Box::new(spec),
         retry: 0,
@@ -198,6 +198,7 @@ fn connect_request(profile: &str) -> Result<Request> {
         wait_ms: 0,
         limit: 0,
         reconnect: false,
+        shell_integration: true,
     })
 }
 

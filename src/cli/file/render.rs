@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::MAX_JSON_READ;
-use crate::sftp::FileAction;
+use crate::wire::file::FileAction;
 
 /// Where `read` content goes: straight to stdout in text mode, a bounded buffer in JSON.
 pub(super) struct ContentOut {
@@ -150,6 +150,14 @@ pub(super) fn render(action: &FileAction, v: &Value) -> String {
             )
         }
         FileAction::Delete { .. } => format!("deleted {} ({}) {via}", s(v, "path"), s(v, "type")),
+        FileAction::Mkdir { .. } => {
+            let done = if v["created"].as_bool() == Some(true) {
+                "created"
+            } else {
+                "already there:"
+            };
+            format!("{done} {} {via}", s(v, "path"))
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub struct HostPort {
 
 impl std::fmt::Display for HostPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::ssh::spec::host_port(&self.host, self.port))
+        f.write_str(&crate::wire::spec::host_port(&self.host, self.port))
     }
 }
 

@@ -12,7 +12,7 @@ use russh::Channel;
 
 use crate::daemon::pool::{Lease, Pool};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// How long the server may take to open a channel (it connects to the target first).
 pub const OPEN_DEADLINE: Duration = Duration::from_secs(20);

@@ -25,7 +25,7 @@ use super::pool::Pool;
 use super::Daemon;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{ProxyForward, Request};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 use actor::{Mode, Reverse, Stats};
 use addr::HostPort;
 use link::Link;
@@ -307,7 +307,7 @@ impl Registry {
                     to: to.to_string(),
                 };
                 rev.port = actor::establish(&link, &rev, &tx).await?;
-                let remote = crate::ssh::spec::host_port(
+                let remote = crate::wire::spec::host_port(
                     &rev.bind_host,
                     u16::try_from(rev.port).unwrap_or(0),
                 );

@@ -9,15 +9,17 @@ use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::{mpsc, watch};
 
+use super::attention::{Attention, State};
+use super::marks::{Mark, MarkKind, MarkScanner};
+use super::running::ActiveRun;
 use super::{
     Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
     Tick, Writer,
 };
 use crate::daemon::pool::{Lease, Pool};
-use crate::daemon::sessions::{Marker, MarkerScanner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{CleanLog, RawRing, Screen};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 
 /// Queue of one subscriber (dashboard or attach), in events.
 const SUBSCRIBER_QUEUE: usize = 256;
@@ -27,6 +29,10 @@ const SCROLLBACK: usize = 1000;
 const MAX_RECONNECT_ATTEMPTS: u32 = 120;
 /// Longest pause between reconnect attempts.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
+/// Quiet time after which the cursor line is judged (a question means `input`).
+const QUIET_FOR_STATE: Duration = Duration::from_millis(400);
+/// Run marks kept for `session run` lookups.
+const RUN_MARKS_KEPT: usize = 64;
 
 struct Subscriber {
     tx: mpsc::Sender<Event>,
@@ -89,6 +95,7 @@ pub(super) fn spawn_actor(
         raw_total: 0,
         status: Status::Running,
         markers: 0,
+        state: State::Busy,
     });
     let meta = Arc::new(meta);
     let actor = Actor {
@@ -98,8 +105,11 @@ pub(super) fn spawn_actor(
         raw: RawRing::new(crate::screen::DEFAULT_RAW_CAP),
         log: CleanLog::with_width(cols),
         screen: Screen::new(rows, cols, SCROLLBACK),
-        scanner: MarkerScanner::default(),
+        scanner: MarkScanner::default(),
         markers: Vec::new(),
+        attention: Attention::default(),
+        quiet_at: None,
+        self_tx: tx.downgrade(),
         cursor: 0,
         cols,
         rows,
@@ -110,6 +120,7 @@ pub(super) fn spawn_actor(
         reconnects: 0,
         reconnect_attempts: 0,
         last_input: None,
+        run: None,
         updated_at: crate::now_ms(),
         tick: tick_tx,
     };
@@ -124,8 +135,16 @@ struct Actor {
     raw: RawRing,
     log: CleanLog,
     screen: Screen,
-    scanner: MarkerScanner,
-    markers: Vec<Marker>,
+    scanner: MarkScanner,
+    /// Marks of `session run`s (they carry a run id), newest last.
+    markers: Vec<Mark>,
+    /// Prompt/busy/input, the last exit status and the command history.
+    attention: Attention,
+    /// When the output will have been quiet long enough to judge the cursor line.
+    quiet_at: Option<tokio::time::Instant>,
+    /// This actor's own command queue (weak, so it never keeps the actor alive), for the task
+    /// that re-installs shell integration after a reconnect.
+    self_tx: mpsc::WeakSender<Cmd>,
     cursor: u64,
     cols: u16,
     rows: u16,
@@ -138,6 +157,8 @@ struct Actor {
     /// Failed attempts since the drop (reset on success).
     reconnect_attempts: u32,
     last_input: Option<String>,
+    /// The `session run` in flight, if any: the session is busy for agents until it ends.
+    run: Option<ActiveRun>,
     updated_at: u64,
     tick: watch::Sender<Tick>,
 }
@@ -151,6 +172,12 @@ impl Actor {
         loop {
             tokio::select! {
                 msg = read_pty(&mut self.pty) => self.on_channel(msg, &re_tx),
+                () = quiet(self.quiet_at) => {
+                    self.quiet_at = None;
+                    if self.attention.on_quiet(self.log.pending()) {
+                        self.bump();
+                    }
+                }
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Close { reply }) => {
                         self.close().await;
@@ -168,12 +195,21 @@ impl Actor {
         }
     }
 
+    /// What the session is doing, `closed` once it no longer runs.
+    fn state(&self) -> State {
+        match self.status {
+            Status::Running | Status::Reconnecting => self.attention.state(),
+            Status::Disconnected | Status::Closed => State::Closed,
+        }
+    }
+
     fn bump(&self) {
         let markers = self.markers.len() as u64;
         let tick = Tick {
             raw_total: self.raw.total_written(),
             status: self.status,
             markers,
+            state: self.state(),
         };
         self.tick.send_replace(tick);
         self.meta.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -197,23 +233,62 @@ impl Actor {
         }
     }
 
-    /// Feeds PTY bytes (or our own `[agentssh]` notices) into every model and subscriber.
+    /// Takes PTY bytes (or our own `[agentssh]` notices): while a run's wrapper is being
+    /// echoed they are held back and replaced (see [`super::running`]), else fed as they are.
     fn on_output(&mut self, chunk: Bytes) {
+        match self.run.as_mut() {
+            Some(run) if run.concealing() => {
+                for part in run.pass(chunk) {
+                    self.feed(part);
+                }
+            }
+            _ => self.feed(chunk),
+        }
+    }
+
+    /// Feeds bytes into every model and subscriber.
+    fn feed(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
         let data: &[u8] = &chunk;
         self.raw.push(data);
         let mut start = 0;
         for (end, payload) in self.scanner.scan(data) {
             self.log.push_raw(&data[start..end]);
             start = end;
-            if let Some(m) = Marker::parse(&payload, self.log.end_offset(), self.log.pending()) {
+            let Some(m) = Mark::parse(
+                &payload,
+                &self.meta.nonce,
+                self.log.end_offset(),
+                self.log.pending(),
+            ) else {
+                continue;
+            };
+            let active = self
+                .run
+                .as_ref()
+                .filter(|r| m.run.is_some() && m.run.as_deref() == Some(r.id.as_str()));
+            let run_command = active.map(|r| r.command.clone());
+            self.attention
+                .on_mark(&m, &self.log, run_command.as_deref());
+            if let Some(run) = &m.run {
+                if matches!(m.kind, MarkKind::Finished(_))
+                    && self.run.as_ref().is_some_and(|r| &r.id == run)
+                {
+                    // The run's end mark: the session is free again.
+                    self.run = None;
+                }
                 self.markers.push(m);
-                if self.markers.len() > 64 {
+                if self.markers.len() > RUN_MARKS_KEPT {
                     self.markers.remove(0);
                 }
             }
         }
         self.log.push_raw(&data[start..]);
         self.screen.feed(data);
+        self.attention.on_output();
+        self.quiet_at = Some(tokio::time::Instant::now() + QUIET_FOR_STATE);
         self.updated_at = crate::now_ms();
         self.subscribers.retain(|s| !s.tx.is_closed());
         for s in &mut self.subscribers {
@@ -273,6 +348,23 @@ impl Actor {
         });
     }
 
+    /// Installs shell integration in the new shell after a reconnect, from a task of its own
+    /// (it waits for the shell's first prompt, and the actor never waits).
+    fn reinstall_integration(&self) {
+        let Some(tx) = self.self_tx.upgrade() else {
+            return;
+        };
+        if !self.meta.shell_integration {
+            return;
+        }
+        let handle = SessionHandle {
+            meta: self.meta.clone(),
+            tx,
+            tick: self.tick.subscribe(),
+        };
+        tokio::spawn(async move { super::integration::install(&handle).await });
+    }
+
     fn on_reconnected(&mut self, result: Reconnected, re_tx: &mpsc::Sender<Reconnected>) {
         if self.status != Status::Reconnecting {
             return;
@@ -282,6 +374,10 @@ impl Actor {
                 self.pty = Some(pty);
                 self.reconnects += 1;
                 self.reconnect_attempts = 0;
+                // A new shell: no marks until the hooks are installed again.
+                self.attention = Attention::default();
+                self.run = None;
+                self.reinstall_integration();
                 self.on_output(Bytes::from_static(
                     b"\r\n[agentssh] reconnected after the connection dropped; the previous shell state (directory, variables, running programs) was lost\r\n",
                 ));
@@ -337,6 +433,10 @@ impl Actor {
             last_input: self.last_input.clone(),
             created_at: self.meta.created_at,
             updated_at: self.updated_at,
+            state: self.state(),
+            state_since: self.attention.since(),
+            last_exit_status: self.attention.last_exit(),
+            shell_integration: self.attention.integration,
         }
     }
 
@@ -420,13 +520,29 @@ impl Actor {
                 let r = self.log.read(from, usize::MAX);
                 let _ = reply.send((r, self.log.pending().len() as u64));
             }
-            Cmd::MarkerAt { nonce, end, reply } => {
-                let found = self
-                    .markers
-                    .iter()
-                    .rev()
-                    .find(|m| m.nonce == nonce && m.exit_status.is_some() == end);
+            Cmd::RunMark { run, end, reply } => {
+                let found = self.markers.iter().rev().find(|m| {
+                    m.run.as_deref() == Some(run.as_str())
+                        && match m.kind {
+                            MarkKind::Finished(_) => end,
+                            MarkKind::OutputStart => !end,
+                            _ => false,
+                        }
+                });
                 let _ = reply.send(found.cloned());
+            }
+            Cmd::Install { line, reply } => {
+                let result = match &self.run {
+                    Some(run) => Err(busy_err(&self.meta.id, run)),
+                    None => self.write(line, Writer::Agent, None).await,
+                };
+                if result.is_ok() {
+                    self.run = Some(ActiveRun::setup(&self.meta.nonce));
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::History { limit, reply } => {
+                let _ = reply.send(self.attention.history(limit));
             }
             Cmd::Screen { reply } => {
                 let _ = reply.send(self.screen.snapshot());
@@ -486,6 +602,29 @@ impl Actor {
                 self.bump();
                 let _ = reply.send(Ok(self.controller.clone()));
             }
+            Cmd::BeginRun {
+                run: id,
+                command,
+                line,
+                reply,
+            } => {
+                let result = match &self.run {
+                    Some(run) => Err(busy_err(&self.meta.id, run)),
+                    None => self.write(line, Writer::Agent, None).await,
+                };
+                if result.is_ok() {
+                    self.last_input = Some(command.chars().take(200).collect());
+                    self.run = Some(ActiveRun::new(&self.meta.nonce, id, command));
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::EndRun { run: id } => {
+                if let Some(mut run) = self.run.take_if(|r| r.id == id) {
+                    for part in run.release() {
+                        self.feed(part);
+                    }
+                }
+            }
             Cmd::ConnectionHandle { reply } => {
                 let _ = reply.send(self.pty.as_ref().map(|p| p.lease.conn.clone()));
             }
@@ -507,8 +646,11 @@ impl Actor {
                 ),
             ));
         }
+        if let (Writer::Agent, Some(run)) = (who, &self.run) {
+            return Err(busy_err(&self.meta.id, run));
+        }
         let writer = self.writer()?;
-        writer.data_bytes(data).await.map_err(|e| {
+        writer.data_bytes(data.clone()).await.map_err(|e| {
             Error::new(
                 ErrorCode::SessionClosed,
                 format!("cannot write to session {}: {e}", self.meta.id),
@@ -516,6 +658,9 @@ impl Actor {
         })?;
         if let Some(n) = note {
             self.last_input = Some(n);
+        }
+        if self.attention.on_write(who, &data) {
+            self.bump();
         }
         self.updated_at = crate::now_ms();
         Ok(())
@@ -544,6 +689,24 @@ impl Actor {
     }
 }
 
+/// The error an agent's write gets while a `session run` is in flight.
+fn busy_err(id: &str, run: &ActiveRun) -> Error {
+    if run.is_setup() {
+        return Error::new(
+            ErrorCode::SessionBusy,
+            format!("session {id} is busy installing shell integration; retry in a moment"),
+        );
+    }
+    let command: String = run.command.chars().take(80).collect();
+    Error::new(
+        ErrorCode::SessionBusy,
+        format!(
+            "session {id} is busy: `session run` of '{command}' started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
+            run.started.elapsed().as_millis()
+        ),
+    )
+}
+
 /// "tui:1234" or "attach:55 and 1 more", from holder tokens.
 fn display_holder(holders: &[String]) -> String {
     let first = holders
@@ -553,6 +716,14 @@ fn display_holder(holders: &[String]) -> String {
     match holders.len() {
         0 | 1 => first.to_string(),
         n => format!("{first} and {} more", n - 1),
+    }
+}
+
+/// Resolves at `at`, never when there is nothing to wait for.
+async fn quiet(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,4 +1,9 @@
-//! One PTY session, owned by one actor task.
+//! PTY sessions: the one home of session code. This module holds the types and the handle;
+//! `actor` owns one session's state, `registry` maps ids and names to handles, `requests`
+//! serves the protocol's session requests, `send` and `run` the two that type into a shell,
+//! and `running` hides a run's machinery.
+//!
+//! One PTY session is owned by one actor task.
 //!
 //! The actor owns the PTY channel, the session's output model (raw ring, clean log, vt100
 //! screen; see [`crate::screen`]), the agent's read cursor, the controller (agent or human)
@@ -15,13 +20,30 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod actor;
+pub mod attention;
+pub mod integration;
+pub mod marks;
+pub mod registry;
+pub mod requests;
+pub mod run;
+mod running;
+pub mod send;
+pub mod wait;
 
 use super::pool::Pool;
-use super::sessions::Marker;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{LogRead, ScreenSnapshot};
-use crate::ssh::spec::ConnectSpec;
+use crate::wire::spec::ConnectSpec;
 use actor::{open_pty, spawn_actor};
+use attention::{HistoryEntry, State};
+use marks::Mark;
+
+pub use registry::Registry;
+
+/// Longest input one `send` may carry.
+pub const MAX_INPUT: usize = 1024 * 1024;
+/// Longest any wait may last, whatever the client asked.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Session lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,8 +81,10 @@ pub struct Tick {
     pub raw_total: u64,
     /// Status now.
     pub status: Status,
-    /// Markers seen so far (for `session run`).
+    /// Run marks seen so far (for `session run`).
     pub markers: u64,
+    /// What the session is doing.
+    pub state: State,
 }
 
 /// An event for a subscriber.
@@ -92,6 +116,10 @@ pub struct SessionMeta {
     pub spec: ConnectSpec,
     /// Reconnect after a drop.
     pub reconnect: bool,
+    /// Install shell integration (prompt and command marks) in the shell.
+    pub shell_integration: bool,
+    /// The nonce every mark of this session carries (see [`marks`]).
+    pub nonce: String,
     /// Created, ms since epoch.
     pub created_at: u64,
     /// The registry's change counter, bumped with every tick (the dashboard feed waits on it).
@@ -137,6 +165,14 @@ pub struct SessionInfo {
     pub created_at: u64,
     /// Last output or input, ms since epoch.
     pub updated_at: u64,
+    /// What the session is doing: prompt, busy, input or closed.
+    pub state: State,
+    /// Since when, ms since epoch.
+    pub state_since: u64,
+    /// Exit status of the last command that finished at the prompt (null until one did).
+    pub last_exit_status: Option<i32>,
+    /// Whether the shell's prompt and command marks are installed and seen.
+    pub shell_integration: bool,
 }
 
 /// Who is writing.
@@ -193,10 +229,19 @@ pub(crate) enum Cmd {
         from: u64,
         reply: oneshot::Sender<(LogRead, u64)>,
     },
-    MarkerAt {
-        nonce: String,
+    RunMark {
+        run: String,
         end: bool,
-        reply: oneshot::Sender<Option<Marker>>,
+        reply: oneshot::Sender<Option<Mark>>,
+    },
+    /// Types the shell-integration hooks, hidden until the first prompt they mark.
+    Install {
+        line: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    History {
+        limit: usize,
+        reply: oneshot::Sender<Vec<HistoryEntry>>,
     },
     Screen {
         reply: oneshot::Sender<ScreenSnapshot>,
@@ -220,6 +265,17 @@ pub(crate) enum Cmd {
         holder: String,
         take: bool,
         reply: oneshot::Sender<Result<Controller>>,
+    },
+    /// Types a `session run` wrapper line and marks the session busy until its end marker.
+    BeginRun {
+        run: String,
+        command: String,
+        line: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// The run `nonce` is over (timed out, failed or its caller left): the session is free.
+    EndRun {
+        run: String,
     },
     ConnectionHandle {
         reply: oneshot::Sender<Option<Arc<super::pool::PooledConn>>>,
@@ -271,24 +327,44 @@ impl SessionHandle {
     pub(crate) async fn clean_range(&self, from: u64) -> Result<(LogRead, u64)> {
         self.ask(|reply| Cmd::CleanRange { from, reply }).await
     }
-    /// The end marker with this nonce, if seen.
-    pub(crate) async fn marker(&self, nonce: String) -> Result<Option<Marker>> {
-        self.ask(|reply| Cmd::MarkerAt {
-            nonce,
-            end: true,
-            reply,
-        })
-        .await
+    /// The end (`end`) or begin mark of the run `run`, if seen.
+    pub(crate) async fn run_mark(&self, run: &str, end: bool) -> Result<Option<Mark>> {
+        let run = run.to_string();
+        self.ask(|reply| Cmd::RunMark { run, end, reply }).await
     }
-    /// The begin marker with this nonce, if seen.
-    pub(crate) async fn begin_marker(&self, nonce: &str) -> Result<Option<Marker>> {
-        let nonce = nonce.to_string();
-        self.ask(|reply| Cmd::MarkerAt {
-            nonce,
-            end: false,
+    /// Types the shell-integration hooks `line` (hidden from every reader).
+    pub(crate) async fn install(&self, line: Bytes) -> Result<()> {
+        self.ask(|reply| Cmd::Install { line, reply }).await?
+    }
+    /// The last `limit` commands that ran at the prompt, oldest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
+        self.ask(|reply| Cmd::History { limit, reply }).await
+    }
+    /// Types the wrapper `line` of a `session run` of `command`; refused (`session_busy`)
+    /// while another run is in flight, and while a human holds control.
+    pub(crate) async fn begin_run(&self, run: &str, command: &str, line: Bytes) -> Result<()> {
+        let (run, command) = (run.to_string(), command.to_string());
+        self.ask(|reply| Cmd::BeginRun {
+            run,
+            command,
+            line,
             reply,
         })
-        .await
+        .await?
+    }
+    /// Ends the run `nonce` (idempotent). It does not wait, so a drop guard can call it: the
+    /// command is queued from a task of its own.
+    pub(crate) fn end_run(&self, run: &str) {
+        let tx = self.tx.clone();
+        let run = run.to_string();
+        tokio::spawn(async move {
+            let _ = tx.send(Cmd::EndRun { run }).await;
+        });
+    }
+    /// Ends the run `nonce` before any later command to this session is handled.
+    pub(crate) async fn end_run_now(&self, run: &str) {
+        let run = run.to_string();
+        let _ = self.tx.send(Cmd::EndRun { run }).await;
     }
     /// The rendered screen.
     pub async fn screen(&self) -> Result<ScreenSnapshot> {

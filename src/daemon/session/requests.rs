@@ -10,9 +10,8 @@ use tokio::io::BufReader;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use super::session::{ReadSpec, Status, Writer};
-use super::sessions;
-use super::Daemon;
+use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
+use crate::daemon::Daemon;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{DaemonToClient, Request};
 use crate::ssh::exec::{outcome_json, Capture, ExecOutput, ExecRequest};
@@ -47,6 +46,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             wait_ms,
             limit,
             reconnect,
+            shell_integration,
         } => {
             reg.open(
                 &daemon.pool,
@@ -54,6 +54,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 retry,
                 name,
                 reconnect,
+                shell_integration,
                 cols,
                 rows,
                 wait_ms,
@@ -77,6 +78,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 0,
                 name,
                 parent.meta.reconnect,
+                parent.meta.shell_integration,
                 cols,
                 rows,
                 wait_ms,
@@ -84,7 +86,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             )
             .await
         }
-        Request::Send(req) => sessions::send(&reg.get(&req.session)?, &req).await,
+        Request::Send(req) => super::send::send(&reg.get(&req.session)?, &req).await,
         Request::Read {
             session,
             offset,
@@ -138,11 +140,13 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             session,
             command,
             timeout_ms,
+            limit,
         } => {
-            sessions::run(
+            super::run::run(
                 &reg.get(&session)?,
                 &command,
                 Duration::from_millis(timeout_ms),
+                limit,
             )
             .await
         }
@@ -174,6 +178,17 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 json!({"session_id": h.meta.id, "alive": status == Status::Running, "status": status}),
             )
         }
+        Request::Wait {
+            session,
+            until,
+            quiet_ms,
+            timeout_ms,
+            limit,
+        } => super::wait::wait(&reg.get(&session)?, &until, quiet_ms, timeout_ms, limit).await,
+        Request::History { session, limit } => {
+            let h = reg.get(&session)?;
+            Ok(json!({"session_id": h.meta.id, "commands": h.history(limit).await?}))
+        }
         Request::SessionStatus { session } => {
             Ok(serde_json::to_value(reg.info(&session).await?).unwrap_or_default())
         }
@@ -199,8 +214,8 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
     }
 }
 
-async fn session_exec(
-    h: &super::session::SessionHandle,
+pub(super) async fn session_exec(
+    h: &SessionHandle,
     command: String,
     timeout_ms: u64,
 ) -> Result<Value> {
@@ -215,6 +230,7 @@ async fn session_exec(
         command,
         timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
         tty: None,
+        kill_by_pid: timeout_ms > 0 && crate::ssh::exec_stop::stops_by_pid(&h.meta.spec.username),
     };
     let (tx, mut rx) = mpsc::channel(32);
     let (mut out, mut err) = (Capture::default(), Capture::default());
@@ -227,7 +243,14 @@ async fn session_exec(
         }
     };
     let (outcome, ()) = tokio::join!(
-        crate::ssh::exec::run_on_channel(channel, &req, None, tx, std::future::pending()),
+        crate::ssh::exec::run_on_channel(
+            channel,
+            &req,
+            None,
+            tx,
+            std::future::pending(),
+            Some(&conn)
+        ),
         drain
     );
     let outcome = outcome?;
@@ -236,10 +259,7 @@ async fn session_exec(
         o.insert("session_id".into(), h.meta.id.clone().into());
     }
     if outcome.timed_out {
-        return Err(Error::new(
-            ErrorCode::Timeout,
-            format!("command timed out after {timeout_ms} ms and was stopped"),
-        ));
+        return Err(crate::ssh::exec::timeout_error(timeout_ms, &outcome).with_data(v));
     }
     Ok(v)
 }
@@ -257,11 +277,10 @@ pub async fn follow(
 ) -> Result<Value> {
     let h = daemon.sessions.get(session)?;
     let mut ticks = h.ticks();
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(timeout_ms).min(sessions::MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
     let mut raw_offset = 0u64;
     let mut last_pending: Option<String> = None;
-    let gone = super::server::client_gone(r);
+    let gone = crate::daemon::server::client_gone(r);
     tokio::pin!(gone);
     let mut frames = 0u64;
     let end = loop {
@@ -290,7 +309,7 @@ pub async fn follow(
                     serde_json::to_value(status).unwrap_or_default(),
                 );
             }
-            super::server::send_frame(w, &DaemonToClient::Data(v)).await?;
+            crate::daemon::server::send_frame(w, &DaemonToClient::Data(v)).await?;
             frames += 1;
         }
         if status != Status::Running && status != Status::Reconnecting {

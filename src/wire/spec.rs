@@ -1,8 +1,8 @@
 //! What it takes to reach one server: [`ConnectSpec`].
 //!
-//! The CLI resolves flags, profile and `~/.ssh/config` into a spec (see `cli::target`); the
-//! spec is plain data so it can travel to the daemon, which connects with it. Secrets inside
-//! are [`Secret`]s.
+//! Part of the client–daemon contract (see [`crate::wire`]). The faces resolve flags, profile
+//! and `~/.ssh/config` into a spec (see [`crate::target`]); the spec is plain data so it can
+//! travel to the daemon, whose `ssh` module connects with it. Secrets inside are [`Secret`]s.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,14 +1,62 @@
-//! Turning connection flags into a [`ConnectSpec`]: inline flags win over the profile, which
-//! wins over `~/.ssh/config`; `-H` may be an ssh_config Host alias.
+//! Turning connection flags ([`ConnectArgs`]) into a [`ConnectSpec`]: inline flags win over
+//! the profile, which wins over `~/.ssh/config`; `-H` may be an ssh_config Host alias.
+//!
+//! Below both faces: the CLI and the dashboard resolve targets here, so neither imports the
+//! other.
 
 use std::path::PathBuf;
 
-use super::args::ConnectArgs;
+use clap::Args;
+
 use crate::error::{Error, Result};
 use crate::profile::{Profile, ProfileStore};
 use crate::secret::Secret;
-use crate::ssh::spec::{ConnectSpec, HostKeyPolicy, JumpHost, KeySource};
 use crate::ssh::ssh_config;
+use crate::wire::spec::{ConnectSpec, HostKeyPolicy, JumpHost, KeySource};
+
+// Flags of every command that connects.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConnectArgs {
+    /// Saved profile to start from (inline flags override it).
+    #[arg(short = 'p', long)]
+    pub profile: Option<String>,
+    /// Host name, address or ~/.ssh/config alias.
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Port.
+    #[arg(short = 'P', long)]
+    pub port: Option<u16>,
+    /// Remote user.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (visible to other users in `ps`; prefer --password-env).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Environment variable holding the password.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Private key file.
+    #[arg(long, value_name = "PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// Environment variable holding the private key text.
+    #[arg(long, value_name = "VAR")]
+    pub private_key_env: Option<String>,
+    /// Passphrase of an encrypted key (visible in `ps`; prefer --passphrase-env).
+    #[arg(long)]
+    pub passphrase: Option<String>,
+    /// Environment variable holding the key passphrase.
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+    /// Deadline for TCP connect + handshake + auth, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 15000)]
+    pub ready_timeout_ms: u64,
+    /// Host key policy.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub strict_host_key_checking: Option<HostKeyPolicy>,
+    /// Jump hosts, like `ssh -J`: [user@]host[:port][,...].
+    #[arg(long, value_name = "HOPS")]
+    pub proxy_jump: Option<String>,
+}
 
 /// The local user name (`$USER`, else the passwd entry).
 pub fn local_user() -> String {

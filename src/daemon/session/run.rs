@@ -1,0 +1,199 @@
+//! `session run`: the line that makes the shell run a command between two marks (the
+//! shell-integration marks of [`super::marks`], tagged with the run's id), and the request
+//! that types that line and collects the command's output and exit status.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::marks::MarkKind;
+use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Quotes `s` for a POSIX shell as one single-quoted word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The line `session run` types into the shell: the command in a variable, a begin marker,
+/// the command through `eval`, and an end marker with its exit status.
+///
+/// - `$?`: the shell's status before the line is saved first and restored with `(exit N)`
+///   just before the command runs, so the command sees the real previous status; the last
+///   thing on the line is `(exit N)` with the command's status, so the shell's `$?` after the
+///   run is the command's.
+/// - The command runs through `eval` in the shell itself, so `cd` and variables persist. A
+///   POSIX shell treats `eval` as a special built-in: when it fails (a syntax error such as an
+///   unbalanced quote, `. missing-file`, `${x?}`, `shift 5`), an interactive dash abandons the
+///   rest of the input line, end marker included, and the caller would wait for its timeout.
+///   `command eval` strips the special-built-in property, so the error is reported and the
+///   line goes on to the end marker with the failure's status. zsh's `command` only runs
+///   external programs, so there it is `builtin eval`.
+/// - History: bash has put this line in its history when it runs it (unless HISTCONTROL or
+///   HISTIGNORE kept it out); `history -s` replaces the last entry, so it is swapped for the
+///   command as given, and only when the last entry really is this line.
+/// - The command is typed once: a shell that reads lines in the kernel's canonical mode (dash)
+///   gets at most 4095 bytes per line. Nobody sees the line itself: the daemon hides its echo
+///   (see `session::running`).
+fn run_line(nonce: &str, run: &str, command: &str) -> String {
+    format!(
+        "__agentssh_s=$?; __agentssh_c={cmd}; printf '\\033]133;C;agentssh={nonce};run={run}\\007'; \
+[ -n \"${{BASH_VERSION-}}\" ] && case $(HISTTIMEFORMAT= builtin history 1 2>/dev/null) in *\"run={run}\"*) builtin history -s -- \"$__agentssh_c\";; esac; \
+__agentssh_e=command; [ -n \"${{ZSH_VERSION-}}\" ] && __agentssh_e=builtin; \
+(exit $__agentssh_s); $__agentssh_e eval \"$__agentssh_c\"; __agentssh_s=$?; \
+printf '\\033]133;D;%d;agentssh={nonce};run={run}\\007' \"$__agentssh_s\"; \
+eval \"unset __agentssh_s __agentssh_c __agentssh_e; (exit $__agentssh_s)\"\n",
+        cmd = shell_quote(command)
+    )
+}
+
+/// The last `limit` bytes of `text`, starting at a line start where one is in reach: after
+/// the first newline past the cut, or (when `head_cut`, the text's start was already lost)
+/// after its first newline. A single line longer than `limit` is cut at a character boundary.
+pub fn tail_at_line(text: &str, limit: usize, head_cut: bool) -> &str {
+    let mut start = text.len().saturating_sub(limit);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    if start > 0 || head_cut {
+        // Move to the next line start, unless the cut already sits on one.
+        let at_line_start = start > 0 && text.as_bytes()[start - 1] == b'\n';
+        if !at_line_start {
+            if let Some(nl) = text[start..].find('\n') {
+                start += nl + 1;
+            }
+        }
+    }
+    &text[start..]
+}
+
+/// Ends a run when its caller returns or goes away (timeout, error, client gone), so the
+/// session never stays busy and held output is let through.
+struct RunGuard<'a> {
+    handle: &'a SessionHandle,
+    run: &'a str,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.handle.end_run(self.run);
+    }
+}
+
+/// `session run`: runs `command` in the PTY shell between two markers and returns only its
+/// output (the last `limit` bytes of it) and exit status.
+pub async fn run(
+    handle: &SessionHandle,
+    command: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<serde_json::Value> {
+    let limit = limit.min(crate::protocol::RUN_OUTPUT_LIMIT);
+    let run_id = crate::hex(&rand::random::<[u8; 8]>());
+    let line = run_line(&handle.meta.nonce, &run_id, command);
+    let started = std::time::Instant::now();
+    handle
+        .begin_run(&run_id, command, Bytes::from(line))
+        .await?;
+    let guard = RunGuard {
+        handle,
+        run: &run_id,
+    };
+    let mut ticks = handle.ticks();
+    let deadline = Instant::now() + timeout.min(MAX_WAIT);
+    let end = loop {
+        if let Some(m) = handle.run_mark(&run_id, true).await? {
+            break Some(m);
+        }
+        if ticks.borrow().status != Status::Running {
+            break None;
+        }
+        match tokio::time::timeout_at(deadline, ticks.changed()).await {
+            Ok(Ok(())) => {}
+            _ => break None,
+        }
+    };
+    let Some(end) = end else {
+        // Free the session first (a busy session refuses agent keys), then interrupt what is
+        // still running so the shell is usable again.
+        handle.end_run_now(&run_id).await;
+        let _ = handle
+            .write(Bytes::from_static(b"\x03"), Writer::Agent, None)
+            .await;
+        let status = handle.ticks().borrow().status;
+        return Err(if status == Status::Running {
+            Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "command did not finish within {} ms; sent Ctrl-C",
+                    timeout.as_millis()
+                ),
+            )
+        } else {
+            Error::new(
+                ErrorCode::SessionClosed,
+                format!(
+                    "session {} ended before the command finished",
+                    handle.meta.id
+                ),
+            )
+        });
+    };
+    drop(guard);
+    let begin = handle.run_mark(&run_id, false).await?;
+    let from = begin.as_ref().map(|b| b.clean_end).unwrap_or(end.clean_end);
+    let (log, _) = handle.clean_range(from).await?;
+    let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
+        .unwrap_or(usize::MAX)
+        .min(log.text.len());
+    let mut full = log.text.get(..len).unwrap_or_default().to_string();
+    full.push_str(&end.pending);
+    if let Some(b) = &begin {
+        if let Some(rest) = full.strip_prefix(b.pending.as_str()) {
+            full = rest.to_string();
+        }
+    }
+    let head_lost = log.offset.saturating_sub(from);
+    let output = tail_at_line(&full, limit, head_lost > 0);
+    let dropped = head_lost + (full.len() - output.len()) as u64;
+    // The agent has now seen this output: move its cursor past it.
+    let _ = handle
+        .read(ReadSpec {
+            offset: None,
+            limit: usize::MAX,
+            raw: false,
+        })
+        .await;
+    Ok(serde_json::json!({
+        "session_id": handle.meta.id,
+        "exit_status": match end.kind {
+            MarkKind::Finished(status) => Some(status),
+            _ => None,
+        },
+        "output": output,
+        "truncated": dropped > 0,
+        "dropped_bytes": dropped,
+        "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn tail_cuts_at_a_line_start() {
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 100, false), "a\nbb\nccc\n");
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 6, false), "ccc\n");
+        assert_eq!(tail_at_line("a\nbb\nccc\n", 7, false), "bb\nccc\n");
+        // The head was already lost: drop the partial first line.
+        assert_eq!(tail_at_line("b\nccc\n", 100, true), "ccc\n");
+        // One line longer than the limit: cut at a character boundary.
+        assert_eq!(tail_at_line("xxééé", 4, false), "éé");
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}
