@@ -71,6 +71,9 @@ pub enum Command {
     #[command(subcommand)]
     Session(SessionCommand),
     /// Open the dashboard: watch sessions live, take over, hand back (same as no command).
+    #[command(
+        after_help = "Examples:\n  agentssh tui\n  agentssh          # the same, on a terminal"
+    )]
     Tui,
     /// Put one session in this terminal (Ctrl-] detaches).
     #[command(
@@ -96,6 +99,29 @@ pub enum Command {
     /// Show the daemon's activity log: every request, its duration and outcome.
     #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
     Log(LogArgs),
+    /// Try agentssh on a built-in throwaway SSH server: private daemon, scripted agent, dashboard.
+    #[command(
+        after_help = "Examples:\n  agentssh demo              # dashboard on top; take over the deploy session and answer it\n  agentssh demo --headless   # the same script without a terminal: one NDJSON envelope per step"
+    )]
+    Demo {
+        /// Run the scripted agent without the dashboard, answering the deploy prompt itself.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(agentssh completions bash)\n  agentssh completions fish > ~/.config/fish/completions/agentssh.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: super::docs::CompletionShell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  agentssh man | man -l -\n  agentssh man > /usr/local/share/man/man1/agentssh.1"
+    )]
+    Man,
 }
 
 /// `daemon ...`.
@@ -103,6 +129,9 @@ pub enum Command {
 #[command(defer = true)]
 pub enum DaemonCommand {
     /// Run the daemon in the foreground (used by autostart and the systemd unit).
+    #[command(
+        after_help = "Examples:\n  agentssh daemon run\n  agentssh daemon run --pool-idle-secs 60"
+    )]
     Run {
         /// Close pooled connections idle for this many seconds.
         #[arg(
@@ -114,16 +143,22 @@ pub enum DaemonCommand {
         pool_idle_secs: u64,
     },
     /// Show whether the daemon runs, and what it holds.
+    #[command(after_help = "Example:\n  agentssh --json daemon status")]
     Status,
     /// Stop the daemon: closes sessions, proxies and pooled connections.
+    #[command(after_help = "Example:\n  agentssh daemon shutdown")]
     Shutdown,
     /// Write a systemd user unit that runs the daemon.
+    #[command(
+        after_help = "Examples:\n  agentssh daemon install --dry-run\n  agentssh daemon install && systemctl --user enable --now agentssh"
+    )]
     Install {
         /// Print the unit without writing it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Remove the systemd user unit.
+    #[command(after_help = "Example:\n  agentssh daemon uninstall --dry-run")]
     Uninstall {
         /// Say what would be removed without removing it.
         #[arg(long)]
@@ -185,13 +220,16 @@ pub enum ProfileCommand {
     )]
     Add(Box<ProfileAddArgs>),
     /// List profiles (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile list")]
     List,
     /// Show one profile (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile read prod")]
     Read {
         /// Profile name.
         name: String,
     },
     /// Delete a profile.
+    #[command(after_help = "Example:\n  agentssh profile delete prod")]
     Delete {
         /// Profile name.
         name: String,
@@ -327,6 +365,7 @@ pub enum SessionCommand {
         limit: usize,
     },
     /// The rendered screen (what a human would see), for full-screen programs.
+    #[command(after_help = "Example:\n  agentssh --json session screen -s monitor")]
     Screen {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -374,6 +413,9 @@ pub enum SessionCommand {
         command: Vec<String>,
     },
     /// Change the PTY size.
+    #[command(
+        after_help = "Example:\n  agentssh --json session resize -s s1 --cols 200 --rows 50"
+    )]
     Resize {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -386,6 +428,9 @@ pub enum SessionCommand {
         rows: u16,
     },
     /// Send a signal: INT, QUIT, TSTP (as the terminal keys) or TERM/KILL (close the session).
+    #[command(
+        after_help = "Examples:\n  agentssh --json session signal -s s1 --signal INT\n  agentssh --json session signal -s s1 --signal KILL"
+    )]
     Signal {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -395,6 +440,7 @@ pub enum SessionCommand {
         signal: String,
     },
     /// Is the session alive?
+    #[command(after_help = "Example:\n  agentssh --json session ping -s build")]
     Ping {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -478,14 +524,21 @@ pub enum SessionCommand {
         limit: usize,
     },
     /// Session metadata.
+    #[command(
+        after_help = "Example:\n  agentssh --json session status -s build   # controller: agent or human"
+    )]
     Status {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
     },
     /// All sessions.
+    #[command(after_help = "Example:\n  agentssh --json session list")]
     List,
     /// Close a session, or all of them.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session close -s build\n  agentssh --json session close --all"
+    )]
     Close {
         /// Session id or name.
         #[arg(short = 's', long = "session-id", required_unless_present = "all")]

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod connect;
 pub mod daemon;
+pub mod docs;
 pub mod exec;
 pub mod file;
 pub mod hoist;
@@ -189,6 +190,9 @@ fn dispatch(command: Command) -> Result<Reply> {
         Command::Profile(c) => profile::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
+        Command::Demo { headless } => crate::demo::run(headless),
+        Command::Completions { shell } => Ok(docs::completions(shell)),
+        Command::Man => docs::man(),
         Command::Proxy(c) => {
             if let proxy::ProxyCommand::Create(a) = &c {
                 warn_argv_secrets(&a.conn);
