@@ -387,3 +387,37 @@ fn detached_jobs_report_their_status_after_the_starting_cli_exited() {
     let (v, rc) = f.json(&["session", "job", "-s", &id, "--job", "jnosuch"]);
     assert_eq!((v["code"].clone(), rc), ("not_found".into(), 1), "{v}");
 }
+
+/// A new shell started inside the session (`exec dash`, `exec bash`) prints its prompt
+/// without marks: the daemon installs the hooks there too, still invisibly, so the state,
+/// exit statuses and history go on.
+#[test]
+fn a_shell_started_inside_the_session_gets_the_marks_too() {
+    let f = fx();
+    let id = session_of(&f, TEST_USER, &[]);
+    for (shell, status) in [("dash", 5), ("bash", 7)] {
+        f.send(&id, &format!("exec {shell}\n"), &["--wait-idle", "100"]);
+        f.wait_status(&id, Duration::from_secs(20), |v| v["state"] == "prompt");
+        f.send(&id, &format!("(exit {status})\n"), &["--wait-idle", "100"]);
+        let st = f.wait_status(&id, Duration::from_secs(20), |v| {
+            v["state"] == "prompt" && v["last_exit_status"] == status
+        });
+        assert_eq!(st["shell_integration"], true, "{shell}: {st}");
+        assert_eq!(f.run_ok(&id, "echo in-$0"), format!("in-{shell}\n"));
+    }
+    let all = everything(&f, &id);
+    for machinery in ["__agentssh", "agentssh=", "133;"] {
+        assert!(!all.contains(machinery), "'{machinery}' shows:\n{all}");
+    }
+    let h = f.ok(&["session", "history", "-s", &id]);
+    let statuses: Vec<Value> = h["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| c["exit_status"].clone())
+        .collect();
+    assert!(
+        statuses.contains(&5.into()) && statuses.contains(&7.into()),
+        "{h}"
+    );
+}

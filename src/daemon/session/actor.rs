@@ -34,6 +34,8 @@ const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
 const QUIET_FOR_STATE: Duration = Duration::from_millis(400);
 /// Run marks kept for `session run` lookups.
 const RUN_MARKS_KEPT: usize = 64;
+/// Times the hooks are installed again in shells started inside the session.
+const MAX_REINSTALLS: u32 = 16;
 
 struct Subscriber {
     tx: mpsc::Sender<Event>,
@@ -97,6 +99,7 @@ pub(super) fn spawn_actor(
         status: Status::Running,
         markers: 0,
         state: State::Busy,
+        installing: false,
     });
     let meta = Arc::new(meta);
     let actor = Actor {
@@ -112,6 +115,7 @@ pub(super) fn spawn_actor(
         needs_human: None,
         resolutions: std::collections::VecDeque::new(),
         asks: 0,
+        reinstalls: 0,
         quiet_at: None,
         self_tx: tx.downgrade(),
         cursor: 0,
@@ -150,6 +154,8 @@ struct Actor {
     resolutions: std::collections::VecDeque<Resolution>,
     /// Requests for a human so far (for their ids).
     asks: u64,
+    /// Installs of the hooks into shells started inside the session, so far.
+    reinstalls: u32,
     /// When the output will have been quiet long enough to judge the cursor line.
     quiet_at: Option<tokio::time::Instant>,
     /// This actor's own command queue (weak, so it never keeps the actor alive), for the task
@@ -182,12 +188,7 @@ impl Actor {
         loop {
             tokio::select! {
                 msg = read_pty(&mut self.pty) => self.on_channel(msg, &re_tx),
-                () = quiet(self.quiet_at) => {
-                    self.quiet_at = None;
-                    if self.attention.on_quiet(self.log.pending()) {
-                        self.bump();
-                    }
-                }
+                () = quiet(self.quiet_at) => self.on_quiet(),
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Close { reply }) => {
                         self.close().await;
@@ -220,6 +221,7 @@ impl Actor {
             status: self.status,
             markers,
             state: self.state(),
+            installing: self.run.as_ref().is_some_and(|r| r.is_setup()),
         };
         self.tick.send_replace(tick);
         self.meta.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -248,7 +250,17 @@ impl Actor {
     fn on_output(&mut self, chunk: Bytes) {
         match self.run.as_mut() {
             Some(run) if run.concealing() => {
-                for part in run.pass(chunk) {
+                let parts = run.pass(chunk);
+                if run.is_setup() && !run.concealing() {
+                    // The hooks are in (their first marked prompt came) or they failed (too
+                    // much output without it): either way the setup is over.
+                    if !run.found {
+                        self.attention.integration = false;
+                    }
+                    self.run = None;
+                    self.bump();
+                }
+                for part in parts {
                     self.feed(part);
                 }
             }
@@ -368,9 +380,35 @@ impl Actor {
         });
     }
 
+    /// Output has been quiet: judge the cursor line; and when a shell prompt shows without
+    /// marks where marks were flowing (`exec bash`, `su -`, `sudo -i` started a new shell),
+    /// install the hooks in that shell too.
+    fn on_quiet(&mut self) {
+        self.quiet_at = None;
+        if self.attention.on_quiet(self.log.pending()) {
+            self.bump();
+        }
+        let unmarked_prompt = self.meta.shell_integration
+            && self.attention.integration
+            && self.run.is_none()
+            && self.attention.state() == State::Busy
+            && super::attention::looks_like_posix_prompt(self.log.pending());
+        if unmarked_prompt && self.reinstalls < MAX_REINSTALLS {
+            self.reinstalls += 1;
+            tracing::info!(session = %self.meta.id, "unmarked shell prompt: installing the hooks again");
+            self.spawn_install(false);
+        }
+    }
+
     /// Installs shell integration in the new shell after a reconnect, from a task of its own
     /// (it waits for the shell's first prompt, and the actor never waits).
     fn reinstall_integration(&self) {
+        self.spawn_install(true);
+    }
+
+    /// Runs [`super::integration::install`] on a task of its own; `check_login_shell` asks the
+    /// account's login shell first (not possible for a shell started by `su`).
+    fn spawn_install(&self, check_login_shell: bool) {
         let Some(tx) = self.self_tx.upgrade() else {
             return;
         };
@@ -382,7 +420,11 @@ impl Actor {
             tx,
             tick: self.tick.subscribe(),
         };
-        tokio::spawn(async move { super::integration::install(&handle).await });
+        tokio::spawn(async move {
+            if !super::integration::install(&handle, check_login_shell).await {
+                handle.integration_failed().await;
+            }
+        });
     }
 
     fn on_reconnected(&mut self, result: Reconnected, re_tx: &mpsc::Sender<Reconnected>) {
@@ -559,6 +601,8 @@ impl Actor {
                 };
                 if result.is_ok() {
                     self.run = Some(ActiveRun::setup(&self.meta.nonce));
+                    // Waiters (the installer, agent input) learn of it from the tick.
+                    self.bump();
                 }
                 let _ = reply.send(result);
             }
@@ -591,6 +635,10 @@ impl Actor {
                         .cloned()
                 };
                 let _ = reply.send(answer);
+            }
+            Cmd::IntegrationFailed => {
+                self.attention.integration = false;
+                self.bump();
             }
             Cmd::ActiveRun { reply } => {
                 let _ = reply.send(

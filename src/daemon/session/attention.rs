@@ -280,6 +280,20 @@ pub fn looks_like_question(line: &str) -> bool {
     t.ends_with(['?', ':', ']', '>'])
 }
 
+/// Whether a quiet cursor line is surely a POSIX shell's prompt, strictly enough to type the
+/// hooks after it: it ends with `$ `, `# ` or `% ` (a space after the sign, no digit before
+/// it, so `45% ` of a progress bar is not one).
+pub fn looks_like_posix_prompt(line: &str) -> bool {
+    let Some(body) = line
+        .strip_suffix("$ ")
+        .or_else(|| line.strip_suffix("# "))
+        .or_else(|| line.strip_suffix("% "))
+    else {
+        return false;
+    };
+    !body.ends_with(|c: char| c.is_ascii_digit())
+}
+
 /// Whether a quiet cursor line looks like a shell prompt (`$`, `#` or `%` at its end).
 pub fn looks_like_shell_prompt(line: &str) -> bool {
     line.trim_end().ends_with(['$', '#', '%'])
@@ -394,6 +408,12 @@ mod tests {
             assert!(!looks_like_question(p), "{p}");
         }
         assert!(looks_like_shell_prompt("bob@host:~$ "));
+        for p in ["$ ", "root@h:~# ", "host% ", "bob@host:~$ "] {
+            assert!(looks_like_posix_prompt(p), "{p}");
+        }
+        for p in ["45% ", "total $", "Proceed? ", ">>> ", "# comment"] {
+            assert!(!looks_like_posix_prompt(p), "{p}");
+        }
         assert!(!looks_like_shell_prompt(">>> "));
         let mut a = Attention::default();
         assert!(a.on_quiet("Proceed? [y/N] "));

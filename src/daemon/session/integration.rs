@@ -26,10 +26,11 @@ const FIRST_PROMPT_MAX: Duration = Duration::from_secs(5);
 /// Login shells the hooks are written for (basename of `$SHELL`).
 const KNOWN_SHELLS: &[&str] = &["bash", "zsh", "sh", "dash", "ash", "ksh", "mksh", "busybox"];
 
-/// Installs the hooks in `handle`'s shell if it is one we know; returns whether the marks
-/// are flowing.
-pub async fn install(handle: &SessionHandle) -> bool {
-    if !handle.meta.shell_integration || !login_shell_is_known(handle).await {
+/// Installs the hooks in `handle`'s shell if it is one we know (asking for the account's login
+/// shell first when `check_login_shell`); returns whether the marks are flowing.
+pub async fn install(handle: &SessionHandle, check_login_shell: bool) -> bool {
+    if !handle.meta.shell_integration || (check_login_shell && !login_shell_is_known(handle).await)
+    {
         return false;
     }
     wait_idle(handle, FIRST_PROMPT_QUIET, FIRST_PROMPT_MAX).await;
@@ -37,10 +38,12 @@ pub async fn install(handle: &SessionHandle) -> bool {
     if handle.install(Bytes::from(line)).await.is_err() {
         return false;
     }
+    // The actor ends the setup when the first marked prompt comes (or too much output came
+    // without one); until then the tick says `installing`.
     let mut ticks = handle.ticks();
     let deadline = tokio::time::Instant::now() + INSTALL_TIMEOUT;
-    let ok = loop {
-        if handle.info().await.is_ok_and(|i| i.shell_integration) {
+    let ended = loop {
+        if !ticks.borrow_and_update().installing {
             break true;
         }
         match tokio::time::timeout_at(deadline, ticks.changed()).await {
@@ -48,6 +51,7 @@ pub async fn install(handle: &SessionHandle) -> bool {
             _ => break false,
         }
     };
+    let ok = ended && handle.info().await.is_ok_and(|i| i.shell_integration);
     // Let through whatever is still held (nothing, when the marked prompt came).
     handle.end_run_now(super::running::SETUP_ID).await;
     if !ok {

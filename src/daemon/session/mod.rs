@@ -86,6 +86,8 @@ pub struct Tick {
     pub markers: u64,
     /// What the session is doing.
     pub state: State,
+    /// Shell integration is being installed (agent input waits for it).
+    pub installing: bool,
 }
 
 /// An event for a subscriber.
@@ -272,6 +274,8 @@ pub(crate) enum Cmd {
         message: String,
         reply: oneshot::Sender<String>,
     },
+    /// Installing shell integration failed: go on with heuristics.
+    IntegrationFailed,
     /// The id of the run or job the session is busy with, if any.
     ActiveRun {
         reply: oneshot::Sender<Option<String>>,
@@ -347,8 +351,21 @@ impl SessionHandle {
         rx.await.map_err(|_| closed_err(&self.meta.id))
     }
 
-    /// Writes input; an agent is refused while a human holds control.
+    /// Writes input; an agent is refused while a human holds control. Input that meets the
+    /// installation of shell integration waits for it (a few seconds at most) instead of
+    /// failing.
     pub async fn write(&self, data: Bytes, who: Writer, note: Option<String>) -> Result<()> {
+        let first = self
+            .ask(|reply| Cmd::Write {
+                data: data.clone(),
+                who,
+                note: note.clone(),
+                reply,
+            })
+            .await?;
+        if !self.waited_for_install(&first).await {
+            return first;
+        }
         self.ask(|reply| Cmd::Write {
             data,
             who,
@@ -356,6 +373,26 @@ impl SessionHandle {
             reply,
         })
         .await?
+    }
+
+    /// When `result` is a refusal because shell integration is being installed, waits until
+    /// that is over and returns true (the caller tries once more).
+    async fn waited_for_install(&self, result: &Result<()>) -> bool {
+        let busy = matches!(result, Err(e) if e.code == ErrorCode::SessionBusy);
+        if !busy || !self.tick.borrow().installing {
+            return false;
+        }
+        let mut ticks = self.tick.clone();
+        let deadline = tokio::time::Instant::now() + integration::INSTALL_TIMEOUT * 2;
+        while ticks.borrow_and_update().installing {
+            if tokio::time::timeout_at(deadline, ticks.changed())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        true
     }
     /// Reads output.
     pub async fn read(&self, spec: ReadSpec) -> Result<ReadResult> {
@@ -374,6 +411,11 @@ impl SessionHandle {
     /// Types the shell-integration hooks `line` (hidden from every reader).
     pub(crate) async fn install(&self, line: Bytes) -> Result<()> {
         self.ask(|reply| Cmd::Install { line, reply }).await?
+    }
+    /// Says that shell integration could not be installed (the state then comes from
+    /// heuristics).
+    pub(crate) async fn integration_failed(&self) {
+        let _ = self.tx.send(Cmd::IntegrationFailed).await;
     }
     /// The id of the `session run` or job in flight, if any.
     pub(crate) async fn active_run(&self) -> Result<Option<String>> {
@@ -409,14 +451,17 @@ impl SessionHandle {
     /// Types the wrapper `line` of a `session run` of `command`; refused (`session_busy`)
     /// while another run is in flight, and while a human holds control.
     pub(crate) async fn begin_run(&self, run: &str, command: &str, line: Bytes) -> Result<()> {
-        let (run, command) = (run.to_string(), command.to_string());
-        self.ask(|reply| Cmd::BeginRun {
-            run,
-            command,
-            line,
+        let ask = |reply| Cmd::BeginRun {
+            run: run.to_string(),
+            command: command.to_string(),
+            line: line.clone(),
             reply,
-        })
-        .await?
+        };
+        let first = self.ask(ask).await?;
+        if !self.waited_for_install(&first).await {
+            return first;
+        }
+        self.ask(ask).await?
     }
     /// Ends the run `nonce` (idempotent). It does not wait, so a drop guard can call it: the
     /// command is queued from a task of its own.

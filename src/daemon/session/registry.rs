@@ -176,7 +176,9 @@ impl Registry {
         };
         let handle = super::start(pool.clone(), meta, retry, cols, rows).await?;
         self.insert(handle.clone());
-        super::integration::install(&handle).await;
+        if !super::integration::install(&handle, true).await {
+            handle.integration_failed().await;
+        }
         wait_idle(
             &handle,
             Duration::from_millis(wait_ms.min(60_000)),

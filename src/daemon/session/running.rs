@@ -46,6 +46,8 @@ pub struct ActiveRun {
     held: Option<Vec<u8>>,
     /// Finds the awaited mark in the held stream.
     scanner: MarkScanner,
+    /// Whether the hiding ended at the awaited mark (not by overflow or release).
+    pub found: bool,
 }
 
 impl ActiveRun {
@@ -58,6 +60,7 @@ impl ActiveRun {
             nonce: nonce.to_string(),
             held: Some(Vec::new()),
             scanner: MarkScanner::default(),
+            found: false,
         }
     }
 
@@ -95,6 +98,7 @@ impl ActiveRun {
             // The echo is over: show what stands in for the line, then the mark (so the run
             // finds it where the command's output starts), then the rest of the chunk.
             self.held = None;
+            self.found = true;
             return vec![
                 Bytes::from(self.display()),
                 Bytes::from(mark_bytes(&payload)),
@@ -123,11 +127,12 @@ impl ActiveRun {
         let Some(m) = Mark::parse(payload, &self.nonce, 0, "") else {
             return false;
         };
-        if self.is_setup() {
-            m.kind == MarkKind::PromptStart
-        } else {
-            m.kind == MarkKind::OutputStart && m.run.as_deref() == Some(self.id.as_str())
-        }
+        // A run's line may also never run: an interrupt while the shell still read it, and
+        // the next prompt comes instead of the run's C mark.
+        m.kind == MarkKind::PromptStart
+            || (!self.is_setup()
+                && m.kind == MarkKind::OutputStart
+                && m.run.as_deref() == Some(self.id.as_str()))
     }
 
     /// What stands in for the hidden line. A run: the command as a terminal would have echoed
