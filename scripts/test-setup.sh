@@ -2,7 +2,7 @@
 # Prepare this machine for the agentssh test suite (Debian/Ubuntu).
 #
 # - installs openssh-server, openssh-client, tmux, hyperfine, procps, curl, man-db and
-#   groff-base (tests: `agentssh man | man -l -`), and
+#   groff-base (tests: `agentssh man | man -l -`), zsh (shell integration in zsh), and
 #   tcpdump (bench/run.sh's on-the-wire server time) when missing (runs `apt-get update`
 #   only if something is missing);
 # - creates /run/sshd (sshd's privilege-separation directory; it lives on tmpfs, so it is
@@ -16,7 +16,7 @@
 # Needs root, or passwordless sudo. Prints one line per action taken.
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl tcpdump man-db groff-base)
+PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl tcpdump man-db groff-base zsh)
 USERS=("agentssh-test:/bin/bash" "agentssh-bench:/bin/sh")
 PASSWORD="agentssh-test-pw"
 LOCK=/run/lock/agentssh-test-setup.lock
