@@ -313,7 +313,11 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
                 limit,
             };
             let reply = ask(req, |v| {
-                v["output"].as_str().unwrap_or_default().to_string()
+                v["output"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches('\n')
+                    .to_string()
             })
             .await?;
             Ok(with_exit(reply, "exit_status"))

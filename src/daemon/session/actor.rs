@@ -840,10 +840,16 @@ fn busy_err(id: &str, run: &ActiveRun) -> Error {
         );
     }
     let command: String = run.command.chars().take(80).collect();
+    // Jobs (`session run --detach`) have ids starting with `j`.
+    let what = if run.id.starts_with('j') {
+        format!("job {} ('{command}')", run.id)
+    } else {
+        format!("`session run` of '{command}'")
+    };
     Error::new(
         ErrorCode::SessionBusy,
         format!(
-            "session {id} is busy: `session run` of '{command}' started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
+            "session {id} is busy: {what} started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
             run.started.elapsed().as_millis()
         ),
     )
