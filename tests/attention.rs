@@ -367,8 +367,27 @@ fn detached_jobs_report_their_status_after_the_starting_cli_exited() {
     );
 
     // Interrupted: the next prompt frees the session and the job reads as done.
-    let d = f.ok(&["session", "run", "-s", &id, "--detach", "--", "sleep 60"]);
+    let d = f.ok(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--detach",
+        "--",
+        "echo long-job-started; sleep 60",
+    ]);
     let job2 = s(&d["job"]).to_string();
+    // Interrupt the job, not the shell still reading its line.
+    f.ok(&[
+        "session",
+        "wait",
+        "-s",
+        &id,
+        "--for",
+        "text:long-job-started",
+        "--timeout",
+        "20000",
+    ]);
     f.ok(&["session", "signal", "-s", &id, "--signal", "INT"]);
     let d = f.ok(&[
         "session",

@@ -320,6 +320,7 @@ impl Actor {
         self.log.push_raw(&data[start..]);
         self.screen.feed(data);
         self.attention.on_output();
+        self.attention.on_committed(self.log.end_offset());
         self.quiet_at = Some(tokio::time::Instant::now() + QUIET_FOR_STATE);
         self.updated_at = crate::now_ms();
         self.subscribers.retain(|s| !s.tx.is_closed());

@@ -136,6 +136,14 @@ impl Attention {
         self.state == State::Prompt && self.set(State::Busy)
     }
 
+    /// Clean text was committed up to `end_offset`: a line completed after the prompt means
+    /// a command was entered there, even one typed ahead before the prompt showed (shells
+    /// without a C mark say nothing else).
+    pub fn on_committed(&mut self, end_offset: u64) -> bool {
+        let entered = self.input_at.is_some_and(|(at, _)| end_offset > at);
+        self.state == State::Prompt && entered && self.set(State::Busy)
+    }
+
     /// Output arrived: a program that was waiting for input got going again.
     pub fn on_output(&mut self) -> bool {
         self.state == State::Input && self.set(State::Busy)
@@ -391,6 +399,26 @@ mod tests {
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!((h[0].command.as_str(), h[0].by), ("echo hi", "agent"));
         assert_eq!(h[0].end_offset - h[0].start_offset, 3, "the output 'hi\\n'");
+    }
+
+    #[test]
+    fn a_line_entered_after_the_prompt_is_busy_even_when_typed_ahead() {
+        let (mut a, mut log) = (Attention::default(), CleanLog::new());
+        // The agent typed while the previous command still ran: no Enter at a prompt.
+        a.on_write(Writer::Agent, b"exec bash\n");
+        drive(
+            &mut a,
+            &mut log,
+            &[
+                (b"", Some(MarkKind::PromptStart)),
+                (b"$ ", Some(MarkKind::CommandStart)),
+            ],
+        );
+        assert_eq!(a.state(), State::Prompt);
+        assert!(!a.on_committed(log.end_offset()), "nothing entered yet");
+        log.push_raw(b"exec bash\r\n");
+        assert!(a.on_committed(log.end_offset()));
+        assert_eq!(a.state(), State::Busy);
     }
 
     #[test]

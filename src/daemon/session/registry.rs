@@ -176,15 +176,17 @@ impl Registry {
         };
         let handle = super::start(pool.clone(), meta, retry, cols, rows).await?;
         self.insert(handle.clone());
+        // With the hooks in, the shell's first marked prompt is out: the initial output is
+        // complete. Without them, collect what comes within `wait_ms` of quiet.
         if !super::integration::install(&handle, true).await {
             handle.integration_failed().await;
+            wait_idle(
+                &handle,
+                Duration::from_millis(wait_ms.min(60_000)),
+                Duration::from_millis(wait_ms.min(60_000)),
+            )
+            .await;
         }
-        wait_idle(
-            &handle,
-            Duration::from_millis(wait_ms.min(60_000)),
-            Duration::from_millis(wait_ms.min(60_000)),
-        )
-        .await;
         let read = handle
             .read(ReadSpec {
                 offset: None,

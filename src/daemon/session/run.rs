@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::attention::State;
 use super::marks::{Mark, MarkKind};
 use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
 use crate::error::{Error, ErrorCode, Result};
@@ -68,6 +69,43 @@ pub fn tail_at_line(text: &str, limit: usize, head_cut: bool) -> &str {
     &text[start..]
 }
 
+/// Longest wait, after a run's end mark, for the shell's next prompt; and before a run, for
+/// the shell to be at its prompt.
+const AFTER_RUN_PROMPT: Duration = Duration::from_secs(2);
+
+/// With prompt marks, waits (briefly) until the shell is at its prompt, so a run's line is
+/// never typed ahead into a command still running (or read before the prompt it follows);
+/// refuses with `session_busy` when something else holds the shell. Without marks there is
+/// no telling: the line is typed as before.
+async fn at_prompt(handle: &SessionHandle) -> Result<()> {
+    let info = handle.info().await?;
+    if !info.shell_integration {
+        return Ok(());
+    }
+    let mut ticks = handle.ticks();
+    let by = Instant::now() + AFTER_RUN_PROMPT;
+    loop {
+        let state = ticks.borrow_and_update().state;
+        // A closed session: typing fails with the right error (`session_closed`).
+        if state == State::Prompt || state == State::Closed {
+            return Ok(());
+        }
+        if tokio::time::timeout_at(by, ticks.changed()).await.is_err() {
+            let name = serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorCode::SessionBusy,
+                format!(
+                    "session {} is not at its prompt (state: {name}); wait for it (`session wait -s {} --for prompt`) or interrupt it (`session signal --signal INT`)",
+                    handle.meta.id, handle.meta.id
+                ),
+            ));
+        }
+    }
+}
+
 /// Ends a run when its caller returns or goes away (timeout, error, client gone), so the
 /// session never stays busy and held output is let through.
 struct RunGuard<'a> {
@@ -93,6 +131,7 @@ pub async fn run(
     let run_id = crate::hex(&rand::random::<[u8; 8]>());
     let line = run_line(&handle.meta.nonce, &run_id, command);
     let started = std::time::Instant::now();
+    at_prompt(handle).await?;
     handle
         .begin_run(&run_id, command, Bytes::from(line))
         .await?;
@@ -152,6 +191,19 @@ pub async fn run(
         .with_data(data));
     };
     drop(guard);
+    // With prompt marks, return once the shell shows its prompt again (it follows the end
+    // mark at once), so what the agent types next is not typed ahead of the prompt.
+    if handle.info().await?.shell_integration {
+        let prompt_by = Instant::now() + AFTER_RUN_PROMPT;
+        while ticks.borrow_and_update().state != State::Prompt {
+            if tokio::time::timeout_at(prompt_by, ticks.changed())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
     let out = output_between(handle, begin.as_ref(), Some(&end), limit).await?;
     // The agent has now seen this output: move its cursor past it.
     let _ = handle
@@ -181,6 +233,7 @@ pub async fn run(
 pub async fn start_job(handle: &SessionHandle, command: &str) -> Result<serde_json::Value> {
     let run_id = format!("j{}", crate::hex(&rand::random::<[u8; 6]>()));
     let line = run_line(&handle.meta.nonce, &run_id, command);
+    at_prompt(handle).await?;
     handle
         .begin_run(&run_id, command, Bytes::from(line))
         .await?;
