@@ -10,6 +10,7 @@ pub mod attach;
 pub mod attention;
 pub mod keymap;
 mod panes;
+mod rows;
 pub mod view;
 
 use std::io::Stdout;
