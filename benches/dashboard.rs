@@ -1,6 +1,7 @@
 //! Dashboard frame cost at 200×50 (ratatui `TestBackend`, so no terminal I/O is timed).
 //!
-//! The `App` holds six sessions, a pool connection, a proxy, a full activity pane and a
+//! The `App` holds six sessions (in mixed states, one needing a human: banner and input
+//! notice drawn), a full history pane, a pool connection, a proxy, a full activity pane and a
 //! watched 120×40 session screen that is being flooded with output.
 //!
 //! - `dashboard/frame_200x50`: one `Terminal::draw(view::draw)` with the watched screen
@@ -42,11 +43,15 @@ fn b64(bytes: &[u8]) -> String {
 fn overview() -> serde_json::Value {
     let sessions: Vec<_> = (1..=6)
         .map(|i| {
+            let state = ["prompt", "busy", "input"][(i % 3) as usize];
             json!({"id": format!("s{i}"), "name": if i % 2 == 0 { json!(format!("build-{i}")) } else { json!(null) },
                    "username": "deploy", "host": format!("10.0.0.{i}"), "port": 22,
                    "status": "running", "controller": if i == 3 { "human" } else { "agent" },
                    "output_bytes": 5120 * i, "updated_at": NOW - 3000 * i,
-                   "last_input": "cargo build --release"})
+                   "last_input": "cargo build --release",
+                   "state": state, "state_since": NOW - 40_000 * i,
+                   "last_exit_status": 0, "shell_integration": true, "cols": 120, "rows": 40,
+                   "needs_human": if i == 5 { json!({"request": "h1", "message": "type the sudo password", "since": NOW - 9000}) } else { json!(null) }})
         })
         .collect();
     json!({
@@ -82,6 +87,12 @@ fn app() -> App {
         ..App::default()
     };
     let _ = app.on_overview(&overview());
+    // The watched session's history pane is full (attention parts are in every frame).
+    let commands: Vec<_> = (0..20)
+        .map(|i| json!({"command": format!("make -j4 target-{i}"), "by": if i % 4 == 0 { "human" } else { "agent" },
+                        "duration_ms": 1200 * i, "exit_status": i % 3}))
+        .collect();
+    app.on_history("s1", &json!({ "commands": commands }));
     for i in 0..40u64 {
         app.on_activity(ActivityEntry {
             time_ms: NOW - 1000 * i,

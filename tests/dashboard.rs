@@ -84,15 +84,20 @@ impl Tmux {
 
     /// Starts `script` in a new detached tmux session `name` of 120x40.
     fn start(&self, name: &str, script: &Path) -> Pane<'_> {
+        self.start_sized(name, script, 120, 40)
+    }
+
+    /// Starts `script` in a new detached tmux session `name` of `cols`x`rows`.
+    fn start_sized(&self, name: &str, script: &Path, cols: u16, rows: u16) -> Pane<'_> {
         self.run(&[
             "new-session",
             "-d",
             "-s",
             name,
             "-x",
-            "120",
+            &cols.to_string(),
             "-y",
-            "40",
+            &rows.to_string(),
             &script.display().to_string(),
         ]);
         Pane {
@@ -296,6 +301,12 @@ impl Fx {
 
     /// `connect --name NAME` with a screen that fits the dashboard's live pane (70x24).
     fn connect(&self, name: &str) -> String {
+        self.connect_sized(name, 70, 24)
+    }
+
+    /// `connect --name NAME --cols COLS --rows ROWS`.
+    fn connect_sized(&self, name: &str, cols: u16, rows: u16) -> String {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
         let port = self.sshd.port.to_string();
         let key = self.env.key_path().display().to_string();
         let d = self.ok(&[
@@ -311,9 +322,9 @@ impl Fx {
             "--name",
             name,
             "--cols",
-            "70",
+            &cols,
             "--rows",
-            "24",
+            &rows,
         ]);
         assert_eq!(d["status"], "running", "connect: {d}");
         s(&d["id"]).to_string()
@@ -1169,4 +1180,157 @@ fn attach_to_unknown_session_is_a_plain_error() {
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["code"], "usage", "attach under --json: {v}");
     assert_eq!(rc, 2, "{v}");
+}
+
+// ---------------------------------------------------------------- attention (issue 20)
+
+/// Whether some pane line shows the session `id`'s row with `state` in it.
+fn row_shows(pane: &str, id: &str, state: &str) -> bool {
+    pane.lines()
+        .any(|l| l.contains(&format!("│{id} ")) && l.contains(state))
+}
+
+/// The state column follows the session: busy while the agent's `sleep 2` runs, prompt
+/// after it; the history pane lists the command. The dashboard's own watch of the session
+/// is not an activity-log entry (it read as an agent request lasting as long as it watched).
+#[test]
+fn dashboard_state_column_follows_busy_then_prompt_and_watching_is_not_logged() {
+    let f = fx();
+    let id = f.connect("work");
+    let tmux = Tmux::new();
+    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    dash.wait_for("agent in control", "live pane title");
+    assert!(
+        wait_until(STATE, || f.status("work")["state"] == "prompt"),
+        "the session never reached its prompt: {}",
+        f.status("work")
+    );
+    assert!(
+        wait_until(UI, || row_shows(&dash.capture(), &id, "prompt")),
+        "no prompt state in the row:\n{}",
+        dash.capture()
+    );
+    f.send_ok("work", "sleep 2\n");
+    assert!(
+        wait_until(UI, || row_shows(&dash.capture(), &id, "busy")),
+        "the row never showed busy during sleep 2:\n{}",
+        dash.capture()
+    );
+    assert!(
+        wait_until(UI, || row_shows(&dash.capture(), &id, "prompt")),
+        "the row never went back to prompt after sleep 2:\n{}",
+        dash.capture()
+    );
+    dash.wait_for("History (", "history pane");
+    assert!(
+        wait_until(UI, || dash.capture().lines().any(|l| l.contains("agent")
+            && l.contains("sleep 2")
+            && l.contains("✓ 0"))),
+        "the history pane never listed `sleep 2` with its exit status:\n{}",
+        dash.capture()
+    );
+    // The watch request is recorded when it ends: quit the dashboard first.
+    dash.keys(&["q"]);
+    dash.assert_restored("q");
+    let log = f.ok(&["log"]);
+    let entries = log["entries"].as_array().expect("log entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| s(&e["command"]).starts_with("session send")),
+        "the agent's request is logged: {log}"
+    );
+    let watches: Vec<&Value> = entries
+        .iter()
+        .filter(|e| s(&e["command"]) == "watch")
+        .collect();
+    assert!(watches.is_empty(), "watch entries in the log: {watches:?}");
+}
+
+/// `session ask` shows at once in the dashboard as a banner with the message and a badge on
+/// the row; `d` dismisses it (the daemon clears `needs_human`) and the banner goes away.
+#[test]
+fn dashboard_banner_for_ask_and_d_dismisses_it() {
+    let f = fx();
+    let id = f.connect("work");
+    let tmux = Tmux::new();
+    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    dash.wait_for("agent in control", "live pane title");
+    let r = f.ok(&[
+        "session",
+        "ask",
+        "-s",
+        "work",
+        "--message",
+        "approve the migration",
+    ]);
+    assert_eq!(s(&r["request"]), "h1", "{r}");
+    dash.wait_for("work) needs a human", "banner");
+    dash.wait_for("approve the migration", "banner message");
+    assert!(
+        wait_until(UI, || row_shows(&dash.capture(), &id, "needs human")),
+        "no badge on the row:\n{}",
+        dash.capture()
+    );
+    dash.keys(&["d"]);
+    assert!(
+        wait_until(STATE, || f.status("work")["needs_human"].is_null()),
+        "d did not dismiss: {}",
+        f.status("work")
+    );
+    // The activity pane may list the `session ask` request itself; the banner and the
+    // badge must go.
+    assert!(
+        wait_until(UI, || {
+            let pane = dash.capture();
+            !pane.contains("needs a human") && row_shows(&pane, &id, "prompt")
+        }),
+        "the banner or badge stayed after d:\n{}",
+        dash.capture()
+    );
+    dash.keys(&["q"]);
+    dash.assert_restored("q");
+}
+
+/// Taking over a 120x40 session in an 80x24 dashboard fits the PTY to the terminal (less
+/// the one-line bar) and shows the session full-screen; handing back restores 120x40.
+#[test]
+fn dashboard_takeover_fits_the_pty_and_hand_back_restores_the_agents_size() {
+    let f = fx();
+    f.connect_sized("work", 120, 40);
+    let tmux = Tmux::new();
+    let dash = tmux.start_sized("dash", &f.script(&tmux, "dash", &[], &[]), 80, 24);
+    dash.wait_for("agent in control", "live pane title");
+    let size = |f: &Fx| {
+        let st = f.status("work");
+        (st["cols"].as_u64(), st["rows"].as_u64())
+    };
+    assert_eq!(size(&f), (Some(120), Some(40)));
+    dash.keys(&["t"]);
+    f.wait_controller("work", "human", "after `t`");
+    let mut last = (None, None);
+    assert!(
+        wait_until(STATE, || {
+            last = size(&f);
+            last == (Some(80), Some(23))
+        }),
+        "the PTY was not fitted to the 80x24 dashboard: {last:?}"
+    );
+    dash.wait_for("YOU ARE TYPING", "zoomed bar");
+    assert!(
+        !dash.capture().contains("Sessions ("),
+        "the session should fill the terminal:\n{}",
+        dash.capture()
+    );
+    dash.type_line("stty size");
+    dash.wait_for("23 80", "the shell sees the fitted size");
+    dash.keys(&["C-]"]);
+    dash.wait_for("you hold control", "after Ctrl-]");
+    dash.keys(&["r"]);
+    f.wait_controller("work", "agent", "after `r`");
+    assert_eq!(size(&f), (Some(120), Some(40)), "the agent's size is back");
+    let d = f.ok(&["session", "run", "-s", "work", "--", "stty", "size"]);
+    assert_eq!(s(&d["output"]), "40 120\n", "{d}");
+    dash.keys(&["q"]);
+    dash.assert_restored("q");
 }

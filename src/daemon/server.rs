@@ -107,9 +107,14 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let (command, target) = request.describe();
     let started = Instant::now();
     let time_ms = crate::now_ms();
+    // A watcher that does not take control (the dashboard's live pane, `attach --read-only`)
+    // only looks; logging it would read as an agent request lasting as long as it watched.
     let log_it = !matches!(
         request,
-        Request::Events
+        Request::Watch {
+            take_control: false,
+            ..
+        } | Request::Events
             | Request::Log { .. }
             | Request::Status
             | Request::SessionList

@@ -1,13 +1,15 @@
 //! The dashboard's state machine: pure, no I/O. Keys and daemon events go in, [`Effect`]s
 //! come out for the runtime to carry out; `view` only draws this state.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use base64::Engine;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::Value;
 
 use super::keymap;
+use super::rows::row_from;
+pub use super::rows::{HumanRequest, SessionRow};
 use crate::protocol::{ActivityEntry, WatchEvent};
 use crate::screen::Screen;
 
@@ -74,29 +76,23 @@ pub enum Effect {
     CloseProxy(String),
     /// Open a session from a profile.
     Connect(String),
+    /// Ring the terminal bell once (a new request for a human).
+    Bell,
+    /// End this session's open request for a human (`Request::Dismiss`).
+    Dismiss(String),
+    /// Fetch this session's recent command history (`Request::History`).
+    History(String),
+    /// Resize this session's PTY (fit on take-over, the agent's size on hand-back).
+    Resize {
+        /// Session id.
+        session: String,
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
     /// Leave the dashboard.
     Quit,
-}
-
-/// A session row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SessionRow {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: Option<String>,
-    /// `user@host:port`.
-    pub target: String,
-    /// Status.
-    pub status: String,
-    /// `agent` or `human`.
-    pub controller: String,
-    /// Clean bytes so far.
-    pub output_bytes: u64,
-    /// Last activity, ms since epoch.
-    pub updated_at: u64,
-    /// Last line an agent sent.
-    pub last_input: Option<String>,
 }
 
 /// The dashboard state.
@@ -135,6 +131,18 @@ pub struct App {
     pub daemon_pid: Option<u64>,
     /// "Now" for relative times, ms since epoch (set by the runtime, so tests are stable).
     pub now_ms: u64,
+    /// The terminal's size (cols, rows), set by the runtime; (0, 0) when unknown.
+    pub term_size: (u16, u16),
+    /// Sessions ordered by attention (needs human, input, busy, prompt) instead of by id.
+    pub attention_first: bool,
+    /// `session/request` keys already announced with a bell (pruned to the open ones).
+    pub belled: HashSet<String>,
+    /// The watched session's recent commands, oldest first.
+    pub history: Vec<super::attention::HistoryRow>,
+    /// What the history was last fetched for: (session, state, state_since, exit status).
+    pub history_key: Option<(String, String, u64, Option<i64>)>,
+    /// The size the session had before this dashboard took it over: (session, cols, rows).
+    pub agent_size: Option<(String, u16, u16)>,
 }
 
 impl Default for App {
@@ -157,21 +165,13 @@ impl Default for App {
             banner: None,
             daemon_pid: None,
             now_ms: 0,
+            term_size: (0, 0),
+            attention_first: false,
+            belled: HashSet::new(),
+            history: Vec::new(),
+            history_key: None,
+            agent_size: None,
         }
-    }
-}
-
-fn row_from(v: &Value) -> SessionRow {
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    SessionRow {
-        id: s("id"),
-        name: v["name"].as_str().map(String::from),
-        target: format!("{}@{}:{}", s("username"), s("host"), v["port"]),
-        status: s("status"),
-        controller: s("controller"),
-        output_bytes: v["output_bytes"].as_u64().unwrap_or(0),
-        updated_at: v["updated_at"].as_u64().unwrap_or(0),
-        last_input: v["last_input"].as_str().map(String::from),
     }
 }
 
@@ -200,19 +200,26 @@ impl App {
             .collect()
     }
 
-    fn watch_selected(&mut self) -> Vec<Effect> {
+    pub(super) fn watch_selected(&mut self) -> Vec<Effect> {
         let want = self.selected_session().map(|s| s.id.clone());
         if want == self.watched {
-            return Vec::new();
+            return self.refresh_history();
+        }
+        let mut fx = Vec::new();
+        if self.holding {
+            self.holding = false;
+            self.mode = Mode::Normal;
+            // The old stream's end releases control; give the agent its size back first.
+            fx.extend(self.restore_size());
         }
         self.watched = want.clone();
         self.screen = None;
         self.scroll = 0;
-        if self.holding {
-            self.holding = false;
-            self.mode = Mode::Normal;
-        }
-        vec![Effect::Watch(want)]
+        self.history.clear();
+        self.history_key = None;
+        fx.push(Effect::Watch(want));
+        fx.extend(self.refresh_history());
+        fx
     }
 
     /// A new `daemon status` snapshot.
@@ -220,8 +227,10 @@ impl App {
         self.daemon_pid = v["pid"].as_u64();
         self.sessions = v["session_list"]
             .as_array()
-            .map(|a| a.iter().map(row_from).collect())
+            .map(|a| a.iter().enumerate().map(|(i, r)| row_from(r, i)).collect())
             .unwrap_or_default();
+        let mut fx = self.ring_for_new_requests(true);
+        self.sort_sessions();
         self.connections = v["connection_list"].as_array().cloned().unwrap_or_default();
         self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
         // Keep the same session selected when rows come and go.
@@ -234,7 +243,8 @@ impl App {
         self.proxy_selected = self
             .proxy_selected
             .min(self.proxies.len().saturating_sub(1));
-        self.watch_selected()
+        fx.extend(self.watch_selected());
+        fx
     }
 
     /// A new activity entry.
@@ -246,7 +256,7 @@ impl App {
     }
 
     /// An event of the watched session.
-    pub fn on_watch(&mut self, ev: WatchEvent) {
+    pub fn on_watch(&mut self, ev: WatchEvent) -> Vec<Effect> {
         let decode = |d: &str| {
             base64::engine::general_purpose::STANDARD
                 .decode(d)
@@ -269,16 +279,23 @@ impl App {
                 }
             }
             WatchEvent::Info(v) => {
-                let row = row_from(&v);
+                let mut row = row_from(&v, 0);
                 if let Some(r) = self.sessions.iter_mut().find(|r| r.id == row.id) {
+                    row.seq = r.seq;
                     *r = row;
                 }
+                let mut fx = self.ring_for_new_requests(false);
+                self.sort_sessions();
+                fx.extend(self.refresh_history());
+                return fx;
             }
         }
+        Vec::new()
     }
 
     /// The watch stream ended (session closed or daemon gone).
     pub fn on_watch_ended(&mut self) {
+        self.agent_size = None;
         if self.holding {
             self.holding = false;
             self.mode = Mode::Normal;
@@ -385,8 +402,11 @@ impl App {
         self.message = None;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
-            KeyCode::Char('q') => vec![Effect::Quit],
-            KeyCode::Char('c') if ctrl => vec![Effect::Quit],
+            KeyCode::Char('q') => self.quit(),
+            KeyCode::Char('c') if ctrl => self.quit(),
+            KeyCode::Char('o') => self.toggle_order(),
+            KeyCode::Char('g') => self.jump_to_request(),
+            KeyCode::Char('d') => self.dismiss_selected(),
             KeyCode::Char('?') => {
                 self.mode = Mode::Help;
                 Vec::new()
@@ -433,16 +453,21 @@ impl App {
                 self.mode = Mode::Control;
                 self.scroll = 0;
                 if self.holding {
-                    Vec::new()
+                    self.fit_zoomed()
                 } else {
                     self.holding = true;
-                    vec![Effect::Control(true)]
+                    let mut fx = vec![Effect::Control(true)];
+                    fx.extend(self.fit_zoomed());
+                    fx
                 }
             }
             KeyCode::Char('r') if self.holding => {
                 self.holding = false;
                 self.message = Some("control handed back to the agent".into());
-                vec![Effect::Control(false)]
+                // The agent gets its own size back before it gets control back.
+                let mut fx = self.restore_size();
+                fx.push(Effect::Control(false));
+                fx
             }
             KeyCode::Char('x') if self.focus == Focus::Sessions => {
                 if let Some(s) = self.selected_session() {
@@ -479,9 +504,9 @@ impl App {
             (Mode::Confirm(_), _) => "y confirm · any other key cancels",
             (Mode::Help, _) => "any key closes help",
             (_, Focus::Sessions) if self.holding => {
-                "t type · r hand back · x close · i Ctrl-C · ↑↓ select · Tab pane · ? help · q quit"
+                "t type · r hand back · d dismiss · g next ask · o order · x close · i Ctrl-C · ? help · q quit · ↑↓ select"
             }
-            (_, Focus::Sessions) => "t take over · x close · i Ctrl-C · n new · ↑↓ select · PgUp/PgDn scroll · Tab pane · ? help · q quit",
+            (_, Focus::Sessions) => "t take over · d dismiss · g next ask · o order · x close · i Ctrl-C · n new · ? help · q quit · ↑↓ select · PgUp/PgDn scroll · Tab pane",
             (_, Focus::Proxies) => "x close proxy · ↑↓ select · Tab pane · ? help · q quit",
             (_, Focus::Activity) => "/ filter · Tab pane · ? help · q quit",
             (_, Focus::Connections) => "Tab pane · ? help · q quit",

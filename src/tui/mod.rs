@@ -7,7 +7,10 @@
 
 pub mod app;
 pub mod attach;
+pub mod attention;
 pub mod keymap;
+mod panes;
+mod rows;
 pub mod view;
 
 use std::io::Stdout;
@@ -76,6 +79,7 @@ enum Msg {
     Activity(ActivityEntry),
     Note(String),
     FeedEnded(String),
+    History(String, serde_json::Value),
 }
 
 /// Opens a watch stream; returns the writer (for input/control) and spawns the reader.
@@ -182,6 +186,47 @@ fn one_shot(req: Request, done: String, tx: mpsc::Sender<Msg>) {
     });
 }
 
+/// Fetches a session's recent history for the history pane; failures leave it as it was.
+fn fetch_history(session: String, tx: mpsc::Sender<Msg>) {
+    tokio::spawn(async move {
+        let req = Request::History {
+            session: session.clone(),
+            limit: attention::HISTORY_FETCHED,
+        };
+        if let Ok(c) = DaemonClient::connect_or_start("tui").await {
+            if let Ok(Ok(v)) = c.request(req).await.map(crate::client::into_result) {
+                let _ = tx.send(Msg::History(session, v)).await;
+            }
+        }
+    });
+}
+
+/// Resizes a session's PTY, waiting for the answer so a hand-back's resize lands before
+/// the agent gets control back.
+async fn resize(session: &str, cols: u16, rows: u16) -> Option<String> {
+    let req = Request::Resize {
+        session: session.to_string(),
+        cols,
+        rows,
+    };
+    let c = match DaemonClient::connect_or_start("tui").await {
+        Ok(c) => c,
+        Err(e) => return Some(e.message),
+    };
+    match c.request(req).await.map(crate::client::into_result) {
+        Ok(Ok(_)) => None,
+        Ok(Err((e, _))) | Err(e) => Some(format!("resize failed: {}", e.message)),
+    }
+}
+
+/// One BEL to the real terminal (ratatui never writes one).
+fn bell() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
+
 fn connect_request(profile: &str) -> Result<Request> {
     let args = crate::target::ConnectArgs {
         profile: Some(profile.to_string()),
@@ -226,6 +271,9 @@ pub async fn run_dashboard() -> Result<()> {
     let io = |e: std::io::Error| Error::local_io("drawing the dashboard", &e);
     loop {
         app.now_ms = crate::now_ms();
+        if let Ok(size) = crossterm::terminal::size() {
+            app.term_size = size;
+        }
         guard.term.draw(|f| view::draw(f, &app)).map_err(io)?;
         if debug_panic {
             panic!("AGENTSSH_DEBUG_PANIC=tui: forced panic inside the dashboard");
@@ -233,13 +281,15 @@ pub async fn run_dashboard() -> Result<()> {
         let effects = tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) => app.on_key(k),
+                Some(Ok(TermEvent::Resize(c, r))) => app.on_term_resize(c, r),
                 Some(Ok(_)) => Vec::new(),
-                Some(Err(_)) | None => vec![Effect::Quit],
+                Some(Err(_)) | None => app.on_signal_quit(),
             },
             msg = rx.recv() => match msg {
                 Some(Msg::Overview(v)) => app.on_overview(&v),
                 Some(Msg::Activity(e)) => { app.on_activity(e); Vec::new() }
                 Some(Msg::Note(n)) => { app.message = Some(n); Vec::new() }
+                Some(Msg::History(id, v)) => { app.on_history(&id, &v); Vec::new() }
                 Some(Msg::FeedEnded(why)) => {
                     app.message = Some(format!("daemon feed ended: {why}"));
                     Vec::new()
@@ -247,13 +297,13 @@ pub async fn run_dashboard() -> Result<()> {
                 None => Vec::new(),
             },
             w = wrx.recv() => match w {
-                Some((g, Some(ev))) if g == generation => { app.on_watch(ev); Vec::new() }
+                Some((g, Some(ev))) if g == generation => app.on_watch(ev),
                 Some((g, None)) if g == generation => { app.on_watch_ended(); watch_writer = None; Vec::new() }
                 _ => Vec::new(),
             },
-            _ = term_sig.recv() => vec![Effect::Quit],
-            _ = hup_sig.recv() => vec![Effect::Quit],
-            _ = int_sig.recv() => vec![Effect::Quit],
+            _ = term_sig.recv() => app.on_signal_quit(),
+            _ = hup_sig.recv() => app.on_signal_quit(),
+            _ = int_sig.recv() => app.on_signal_quit(),
         };
         for effect in effects {
             match effect {
@@ -309,6 +359,24 @@ pub async fn run_dashboard() -> Result<()> {
                     format!("closed proxy {id}"),
                     tx.clone(),
                 ),
+                Effect::Bell => bell(),
+                Effect::Dismiss(id) => one_shot(
+                    Request::Dismiss {
+                        session: id.clone(),
+                    },
+                    format!("dismissed the request for a human on {id}"),
+                    tx.clone(),
+                ),
+                Effect::History(id) => fetch_history(id, tx.clone()),
+                Effect::Resize {
+                    session,
+                    cols,
+                    rows,
+                } => {
+                    if let Some(e) = resize(&session, cols, rows).await {
+                        app.message = Some(e);
+                    }
+                }
                 Effect::Connect(profile) => match connect_request(&profile) {
                     Ok(req) => one_shot(
                         req,
@@ -322,5 +390,7 @@ pub async fn run_dashboard() -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod attention_tests;
 #[cfg(test)]
 mod tests;

@@ -9,17 +9,17 @@ use super::app::{App, Effect, Focus, Mode, Pending};
 use super::view;
 use crate::protocol::{ActivityEntry, WatchEvent};
 
-const NOW: u64 = 1_700_000_100_000;
+pub(super) const NOW: u64 = 1_700_000_100_000;
 
-fn key(c: KeyCode) -> KeyEvent {
+pub(super) fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
 
-fn ctrl(c: char) -> KeyEvent {
+pub(super) fn ctrl(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
 
-fn overview(sessions: serde_json::Value) -> serde_json::Value {
+pub(super) fn overview(sessions: serde_json::Value) -> serde_json::Value {
     json!({
         "pid": 4242,
         "session_list": sessions,
@@ -28,13 +28,15 @@ fn overview(sessions: serde_json::Value) -> serde_json::Value {
     })
 }
 
-fn session(id: &str, controller: &str) -> serde_json::Value {
+pub(super) fn session(id: &str, controller: &str) -> serde_json::Value {
     json!({"id": id, "name": null, "username": "deploy", "host": "10.0.0.5", "port": 22,
            "status": "running", "controller": controller, "output_bytes": 5120,
-           "updated_at": NOW - 3000, "last_input": "make -j4"})
+           "updated_at": NOW - 3000, "last_input": "make -j4", "state": "prompt",
+           "state_since": NOW - 5000, "last_exit_status": 0, "needs_human": null,
+           "cols": 60, "rows": 10})
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -48,11 +50,17 @@ fn app_with_sessions() -> App {
         session("s1", "agent"),
         session("s2", "agent")
     ])));
-    assert_eq!(fx, vec![Effect::Watch(Some("s1".into()))]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Watch(Some("s1".into())),
+            Effect::History("s1".into())
+        ]
+    );
     app
 }
 
-fn render(app: &App, w: u16, h: u16) -> String {
+pub(super) fn render(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| view::draw(f, app)).unwrap();
     let buf = term.backend().buffer().clone();
@@ -71,7 +79,10 @@ fn selecting_a_session_watches_it() {
     let mut app = app_with_sessions();
     assert_eq!(
         app.on_key(key(KeyCode::Down)),
-        vec![Effect::Watch(Some("s2".into()))]
+        vec![
+            Effect::Watch(Some("s2".into())),
+            Effect::History("s2".into())
+        ]
     );
     assert_eq!(
         app.on_key(key(KeyCode::Down)),
@@ -80,7 +91,10 @@ fn selecting_a_session_watches_it() {
     );
     assert_eq!(
         app.on_key(key(KeyCode::Char('k'))),
-        vec![Effect::Watch(Some("s1".into()))]
+        vec![
+            Effect::Watch(Some("s1".into())),
+            Effect::History("s1".into())
+        ]
     );
 }
 
@@ -121,7 +135,10 @@ fn moving_away_drops_control_with_the_stream() {
     app.on_key(ctrl(']'));
     assert_eq!(
         app.on_key(key(KeyCode::Down)),
-        vec![Effect::Watch(Some("s2".into()))]
+        vec![
+            Effect::Watch(Some("s2".into())),
+            Effect::History("s2".into())
+        ]
     );
     assert!(
         !app.holding,

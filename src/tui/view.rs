@@ -54,7 +54,27 @@ pub fn human_age(ms: u64) -> String {
 
 /// Draws the whole dashboard.
 pub fn draw(f: &mut Frame, app: &App) {
-    let area = f.area();
+    if app.zoomed() {
+        super::panes::draw_zoomed(f, app);
+        return;
+    }
+    let full = f.area();
+    // Notices (a request for a human, a long wait for input) take the top lines.
+    let notices = u16::try_from(app.notices().len()).unwrap_or(0);
+    let notices = if full.height >= 12 { notices } else { 0 };
+    let area = Rect {
+        y: full.y + notices,
+        height: full.height - notices,
+        ..full
+    };
+    super::panes::draw_notices(
+        f,
+        app,
+        Rect {
+            height: notices,
+            ..full
+        },
+    );
     let activity_h = if area.height >= 30 { 10 } else { 6 };
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -80,7 +100,17 @@ pub fn draw(f: &mut Frame, app: &App) {
     draw_sessions(f, app, left[0]);
     draw_connections(f, app, left[1]);
     draw_proxies(f, app, left[2]);
-    draw_screen(f, app, cols[1]);
+    if app.selected_session().is_some() && cols[1].height >= 14 {
+        let history_h = if cols[1].height >= 30 { 8 } else { 5 };
+        let right = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Min(8), Constraint::Length(history_h)])
+            .split(cols[1]);
+        draw_screen(f, app, right[0]);
+        super::panes::draw_history(f, app, right[1]);
+    } else {
+        draw_screen(f, app, cols[1]);
+    }
     draw_activity(f, app, rows[1]);
     draw_footer(f, app, rows[2]);
     match &app.mode {
@@ -125,12 +155,11 @@ fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
         if i == app.selected {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        let mut cells = vec![
-            Cell::from(label),
-            Cell::from(s.status.clone()),
-            Cell::from(who),
-            Cell::from(idle),
-        ];
+        let mut cells = vec![Cell::from(label), super::panes::state_cell(s)];
+        if wide {
+            cells.push(Cell::from(s.status.clone()));
+        }
+        cells.extend([Cell::from(who), Cell::from(idle)]);
         if wide {
             cells.push(Cell::from(human_bytes(s.output_bytes)));
             cells.push(Cell::from(format!(
@@ -141,13 +170,14 @@ fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
         }
         Row::new(cells).style(style)
     });
-    let mut widths = vec![
-        Constraint::Length(10),
-        Constraint::Length(12),
-        Constraint::Length(5),
-        Constraint::Length(4),
-    ];
-    let mut titles = vec!["id", "status", "ctl", "idle"];
+    let mut widths = vec![Constraint::Length(10), Constraint::Length(11)];
+    let mut titles = vec!["id", "state"];
+    if wide {
+        widths.push(Constraint::Length(12));
+        titles.push("status");
+    }
+    widths.extend([Constraint::Length(5), Constraint::Length(4)]);
+    titles.extend(["ctl", "idle"]);
     if wide {
         widths.extend([Constraint::Length(7), Constraint::Min(10)]);
         titles.extend(["bytes", "target / last command"]);
@@ -375,13 +405,15 @@ Sessions pane
   ↑/↓ j/k   select a session (its screen shows live on the right)
   t, Enter  take control: your keys go to the shell; agents get session_taken_over
   Ctrl-]    back to the dashboard (you keep control)
-  r         hand control back to the agent
+  r         hand control back to the agent (and its screen size)
+  g         go to the oldest request for a human   d  dismiss the selected one
+  o         order: attention first (needs human, input, busy, prompt) / by id
   i         send Ctrl-C (asks first)       x  close session (asks first)
   n         new session from a profile     PgUp/PgDn  scroll the screen
 Proxies pane:  x close proxy (asks first)
 Activity:      / filter (Enter/Esc to finish)
 Anywhere:      Tab next pane · ? this help · q quit (control is released)";
-    let r = centered(area, 84, 14);
+    let r = centered(area, 84, 16);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Help ")),
