@@ -96,6 +96,14 @@ pub enum Command {
     /// Show the daemon's activity log: every request, its duration and outcome.
     #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
     Log(LogArgs),
+    /// List or delete session recordings (asciicast files kept by the daemon).
+    #[command(subcommand)]
+    Recordings(super::record::RecordingsCommand),
+    /// Play a session recording in this terminal (space pause, left/right seek, +/- speed, q quit).
+    #[command(
+        after_help = "Examples:\n  agentssh replay -s build\n  agentssh replay ~/.local/state/agentssh/recordings/1700000000000-s1.cast --speed 2 --idle-limit 1"
+    )]
+    Replay(super::record::ReplayArgs),
 }
 
 /// `daemon ...`.
@@ -261,6 +269,9 @@ pub struct ConnectCmdArgs {
     /// Reconnect with backoff after a dropped connection (shell state is lost).
     #[arg(long)]
     pub reconnect: bool,
+    /// Do not record this session to disk (see `agentssh recordings`).
+    #[arg(long)]
+    pub no_record: bool,
     /// Retry connection failures this many times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry: u32,
@@ -396,6 +407,11 @@ pub enum SessionCommand {
     },
     /// All sessions.
     List,
+    /// Export a session's recording (closed sessions too): asciicast or its clean text.
+    #[command(
+        after_help = "Examples:\n  agentssh session export -s s1 --format txt\n  agentssh --json session export -s build --format cast --output-file build.cast"
+    )]
+    Export(super::record::ExportArgs),
     /// Close a session, or all of them.
     Close {
         /// Session id or name.

@@ -12,6 +12,7 @@ pub mod output;
 pub mod profile;
 pub mod prompt;
 pub mod proxy;
+pub mod record;
 pub mod session;
 pub mod shell;
 
@@ -186,6 +187,15 @@ fn dispatch(command: Command) -> Result<Reply> {
         Command::Profile(c) => profile::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
+        Command::Recordings(c) => runtime()?.block_on(record::recordings(c)),
+        Command::Replay(a) => {
+            if output::json_mode() {
+                return Err(Error::usage(
+                    "replay is interactive and cannot run under --json; use session export",
+                ));
+            }
+            runtime()?.block_on(record::replay(a))
+        }
         Command::Proxy(c) => {
             if let proxy::ProxyCommand::Create(a) = &c {
                 warn_argv_secrets(&a.conn);

@@ -71,6 +71,7 @@ pub async fn connect(a: ConnectCmdArgs) -> Result<Reply> {
         wait_ms: a.pty.wait_ms,
         limit: a.pty.limit,
         reconnect: a.reconnect,
+        no_record: a.no_record,
     };
     ask(req, |v| {
         format!(
@@ -262,6 +263,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Status { session } => {
             ask(Request::SessionStatus { session }, info_text).await
         }
+        SessionCommand::Export(a) => super::record::export(a).await,
         SessionCommand::List => {
             ask(Request::SessionList, |v| {
                 let rows: Vec<String> = v["sessions"]

@@ -10,6 +10,7 @@ pub mod files;
 pub mod install;
 pub mod pool;
 pub mod proxy;
+pub mod record;
 pub mod server;
 pub mod session;
 pub mod spare;
@@ -40,6 +41,8 @@ pub struct Daemon {
     pub activity: activity::Activity,
     /// PTY sessions.
     pub sessions: session::Registry,
+    /// Session recordings on disk.
+    pub recordings: Arc<record::Recordings>,
     /// Proxies (port forwards, SOCKS5, reverse forwards).
     pub proxies: proxy::Registry,
     started: Instant,
@@ -193,10 +196,12 @@ pub fn run(opts: RunOptions) -> Result<()> {
 async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let listener = bind(&paths)?;
     let (stop, _) = watch::channel(false);
+    let recordings = Arc::new(record::Recordings::new(record::Settings::from_env()));
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
         activity: activity::Activity::default(),
-        sessions: session::Registry::default(),
+        sessions: session::Registry::with_recordings(recordings.clone()),
+        recordings,
         proxies: proxy::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),
@@ -235,5 +240,10 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     }
     daemon.proxies.close_all().await;
     daemon.pool.close_all().await;
+    // Recordings end with their sessions; let their writers close the files.
+    daemon
+        .recordings
+        .wait_finished(Duration::from_secs(3))
+        .await;
     Ok(())
 }

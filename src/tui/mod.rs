@@ -8,6 +8,7 @@
 pub mod app;
 pub mod attach;
 pub mod keymap;
+pub mod replay;
 pub mod view;
 
 use std::io::Stdout;
@@ -198,6 +199,7 @@ fn connect_request(profile: &str) -> Result<Request> {
         wait_ms: 0,
         limit: 0,
         reconnect: false,
+        no_record: false,
     })
 }
 

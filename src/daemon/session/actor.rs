@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, watch};
 use super::run::{Marker, MarkerScanner};
 use super::running::ActiveRun;
 use super::{
-    Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
-    Tick, Writer,
+    Cmd, Controller, Event, Mark, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta,
+    Status, Tick, Writer,
 };
 use crate::daemon::pool::{Lease, Pool};
 use crate::error::{Error, ErrorCode, Result};
@@ -230,6 +230,7 @@ impl Actor {
                 {
                     // The run's end marker: the session is free again.
                     self.run = None;
+                    self.notify(Event::Mark(Mark::RunEnded(m.exit_status)));
                 }
                 self.markers.push(m);
                 if self.markers.len() > 64 {
@@ -495,6 +496,7 @@ impl Actor {
                 if take {
                     self.holders.push(holder);
                 }
+                let was_human = matches!(self.controller, Controller::Human { .. });
                 self.controller = match (self.holders.first(), &self.controller) {
                     (None, _) => Controller::Agent,
                     // Keep the original "since" while any human still holds it.
@@ -507,6 +509,14 @@ impl Actor {
                         holder: display_holder(&self.holders),
                     },
                 };
+                match (&self.controller, was_human) {
+                    (Controller::Human { holder, .. }, false) => {
+                        let mark = Mark::Control(Some(holder.clone()));
+                        self.notify(Event::Mark(mark));
+                    }
+                    (Controller::Agent, true) => self.notify(Event::Mark(Mark::Control(None))),
+                    _ => {}
+                }
                 self.notify(Event::Changed);
                 self.bump();
                 let _ = reply.send(Ok(self.controller.clone()));
@@ -522,6 +532,7 @@ impl Actor {
                     None => self.write(line, Writer::Agent, None).await,
                 };
                 if result.is_ok() {
+                    self.notify(Event::Mark(Mark::RunStarted(command.len())));
                     self.last_input = Some(command.chars().take(200).collect());
                     self.run = Some(ActiveRun::new(nonce, command));
                 }
@@ -532,6 +543,7 @@ impl Actor {
                     for part in run.release() {
                         self.feed(part);
                     }
+                    self.notify(Event::Mark(Mark::RunEnded(None)));
                 }
             }
             Cmd::ConnectionHandle { reply } => {
@@ -559,12 +571,14 @@ impl Actor {
             return Err(busy_err(&self.meta.id, run));
         }
         let writer = self.writer()?;
+        let bytes = data.len();
         writer.data_bytes(data).await.map_err(|e| {
             Error::new(
                 ErrorCode::SessionClosed,
                 format!("cannot write to session {}: {e}", self.meta.id),
             )
         })?;
+        self.notify(Event::Mark(Mark::Input { who, bytes }));
         if let Some(n) = note {
             self.last_input = Some(n);
         }

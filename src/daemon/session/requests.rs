@@ -46,6 +46,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             wait_ms,
             limit,
             reconnect,
+            no_record,
         } => {
             reg.open(
                 &daemon.pool,
@@ -53,6 +54,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 retry,
                 name,
                 reconnect,
+                !no_record,
                 cols,
                 rows,
                 wait_ms,
@@ -76,6 +78,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 0,
                 name,
                 parent.meta.reconnect,
+                parent.meta.record,
                 cols,
                 rows,
                 wait_ms,
