@@ -1092,3 +1092,97 @@ fn attach_to_unknown_session_is_a_plain_error() {
     assert_eq!(v["code"], "usage", "attach under --json: {v}");
     assert_eq!(rc, 2, "{v}");
 }
+
+/// Recordings (issue 17): `replay -s` in tmux draws the recorded screens through our own
+/// screen model (the recorded title change never reaches the pane), follows seeks and
+/// pauses, and `q` leaves the terminal sane.
+#[test]
+fn replay_in_tmux_shows_the_screens_and_q_restores_the_terminal() {
+    let f = fx();
+    f.connect("work");
+    f.send_ok("work", "echo first-$((3*3))\n");
+    f.send_ok(
+        "work",
+        "printf '\\033]0;PWNED-TITLE\\007'; clear; echo second-$((4*4))\n",
+    );
+    f.ok(&["session", "close", "-s", "work"]);
+    let tmux = Tmux::new();
+    let pane = tmux.start(
+        "replay",
+        &f.script(
+            &tmux,
+            "replay",
+            &["replay", "-s", "work", "--idle-limit", "0.2"],
+            &[],
+        ),
+    );
+    pane.wait_for("agentssh replay", "the replay's status bar");
+    pane.wait_for("second-16", "the last screen");
+    assert!(
+        !pane.capture().contains("first-9"),
+        "`clear` was replayed: the first screen must be gone:\n{}",
+        pane.capture()
+    );
+    pane.wait_for("end", "the end of the recording");
+    // Seek back to the start: the first screen again, from the model.
+    pane.keys(&["Left", "Left"]);
+    pane.wait_for("first-9", "after seeking back");
+    assert_ne!(pane.display("#{pane_title}"), "PWNED-TITLE");
+    pane.keys(&["q"]);
+    let code = pane.assert_restored("replay q");
+    assert_eq!(code, 0, "replay exit status after q");
+}
+
+/// Recordings (issue 17): what a human types during a takeover (a password at a no-echo
+/// prompt) is recorded only as a byte count, in no file under the state dir.
+#[test]
+fn a_password_typed_by_a_human_is_in_no_recording() {
+    let f = fx();
+    f.connect("work");
+    let tmux = Tmux::new();
+    let pane = tmux.start(
+        "att",
+        &f.script(&tmux, "att", &["attach", "-s", "work"], &[]),
+    );
+    pane.wait_for("you control this session", "attach");
+    f.wait_controller("work", "human", "attached");
+    pane.type_line("read -s -p 'Pass: ' pw; echo; echo got-${#pw}");
+    pane.wait_for("Pass:", "the no-echo prompt");
+    let secret = "human-Secret-77q";
+    pane.type_line(secret);
+    pane.wait_for_line(
+        &format!("got-{}", secret.len()),
+        "the shell read the password",
+    );
+    pane.keys(&["C-]"]);
+    pane.assert_restored("detach");
+    f.wait_controller("work", "agent", "after detach");
+    let rec = f.ok(&["session", "export", "-s", "work", "--format", "cast"]);
+    let body = s(&rec["content"]).to_string();
+    assert!(body.contains("control taken by attach"), "{body}");
+    assert!(body.contains("human typed 1 bytes"), "{body}");
+    assert!(body.contains("control returned to the agent"), "{body}");
+    f.ok(&["session", "close", "-s", "work"]);
+    f.ok(&["daemon", "shutdown"]);
+    let mut stack = vec![f.env.state_home.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the password is in {p:?}"
+            );
+            files += 1;
+        }
+    }
+    assert!(
+        files >= 2,
+        "expected the daemon log and a recording, saw {files}"
+    );
+}

@@ -352,3 +352,55 @@ fn a_sigkilled_daemon_leaves_a_recording_the_player_reads_and_no_record_records_
     let shown = asciinema_cat(&files[0]);
     assert!(shown.contains("before-42"), "{shown}");
 }
+
+#[test]
+fn a_slow_disk_drops_output_with_a_marker_while_the_session_goes_on() {
+    // Every write to the recording takes 100 ms: the 4 MiB queue overflows under a flood.
+    let f = fx(vec![("AGENTSSH_TEST_RECORD_WRITE_DELAY_MS", "100".into())]);
+    let id = f.connect(&[]);
+    let d = f.ok(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--timeout",
+        "120000",
+        "--limit",
+        "100",
+        "--",
+        "head -c 12000000 /dev/zero | base64 -w 200; echo flood-done",
+    ]);
+    assert_eq!(d["exit_status"], 0, "{d}");
+    assert!(d["output"].as_str().unwrap().contains("flood-done"), "{d}");
+    f.ok(&["session", "close", "-s", &id]);
+    // The slow writer still works through its queue; wait until it has closed the file.
+    let finished = wait_until(Duration::from_secs(60), || {
+        f.ok(&["recordings", "list"])["recordings"][0]["live"] == false
+    });
+    assert!(finished, "the recording never finished");
+    let path = PathBuf::from(
+        f.export(&id, "cast")["recording"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let body = std::fs::read_to_string(&path).unwrap();
+    let dropped: u64 = body
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v[1] == "m")
+        .filter_map(|v| {
+            let label = v[2].as_str()?.to_string();
+            label
+                .strip_suffix(" bytes of output dropped: the disk was too slow")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        dropped > 0,
+        "no drop marker in a recording of {} bytes",
+        body.len()
+    );
+    asciinema_cat(&path);
+}
