@@ -404,3 +404,70 @@ fn a_slow_disk_drops_output_with_a_marker_while_the_session_goes_on() {
     );
     asciinema_cat(&path);
 }
+
+/// Replaces the first occurrence of `from` in `path` by `to` (same length: one byte).
+fn tamper(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {path:?}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn log_verify_follows_the_chain_across_restarts_and_names_an_edited_entry_or_recording() {
+    let f = fx(Vec::new());
+    let id = f.connect(&[]);
+    f.ok(&["session", "send", "-s", &id, "--input", "echo audit-one\n"]);
+    f.ok(&["session", "close", "-s", &id]);
+    f.ok(&["daemon", "shutdown"]);
+    // A second daemon continues the chain.
+    let id2 = f.connect(&[]);
+    f.ok(&["session", "send", "-s", &id2, "--input", "echo audit-two\n"]);
+    f.ok(&["session", "close", "-s", &id2]);
+    f.ok(&["daemon", "shutdown"]);
+
+    let log = f.env.state_home.join("agentssh").join("activity.jsonl");
+    assert_eq!(mode(&log), 0o600);
+    let v = f.ok(&["log", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["recordings_checked"], 2, "{v}");
+    let entries = v["entries"].as_u64().unwrap();
+    assert!(entries >= 6, "{v}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("recording closed"), "{text}");
+    // A fresh daemon's `log` shows the first daemon's entries.
+    f.ok(&["session", "list"]);
+    let past = f.ok(&["log", "--limit", "1000"]);
+    assert!(past.to_string().contains("echo audit-one"), "{past}");
+    f.ok(&["daemon", "shutdown"]);
+
+    // One byte of a recording.
+    let rec = walk(&f.recordings_dir())
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("audit-two"));
+    let rec = rec.expect("the second recording");
+    tamper(&rec, "audit-two", "audit-twO");
+    let (v, rc) = f.json(&["log", "verify"]);
+    assert_eq!(rc, 1, "{v}");
+    assert_eq!(v["data"]["ok"], false, "{v}");
+    assert_eq!(
+        v["data"]["broken_at"]["file"],
+        rec.display().to_string(),
+        "{v}"
+    );
+    tamper(&rec, "audit-twO", "audit-two");
+    assert_eq!(f.ok(&["log", "verify"])["ok"], true);
+
+    // One byte of a log entry: the line of the first `session send` is named.
+    let line = text
+        .lines()
+        .position(|l| l.contains("audit-one"))
+        .expect("the send is logged")
+        + 1;
+    tamper(&log, "audit-one", "audit-onE");
+    let (v, rc) = f.json(&["log", "verify"]);
+    assert_eq!(rc, 1, "{v}");
+    let b = &v["data"]["broken_at"];
+    assert_eq!(b["file"], log.display().to_string(), "{v}");
+    assert_eq!(b["line"], line as u64, "{v}");
+}

@@ -94,7 +94,9 @@ pub enum Command {
     #[command(subcommand)]
     Proxy(super::proxy::ProxyCommand),
     /// Show the daemon's activity log: every request, its duration and outcome.
-    #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
+    #[command(
+        after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow\n  agentssh --json log verify"
+    )]
     Log(LogArgs),
     /// List or delete session recordings (asciicast files kept by the daemon).
     #[command(subcommand)]
@@ -148,6 +150,18 @@ pub struct LogArgs {
     /// How many past entries to show.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub limit: usize,
+    /// `log verify`.
+    #[command(subcommand)]
+    pub action: Option<LogAction>,
+}
+
+// `log ...`.
+#[derive(Debug, Subcommand)]
+#[command(defer = true)]
+pub enum LogAction {
+    /// Check the hash chain of the activity log on disk (rotated files included) and the
+    /// hashes of the recordings it names; exit 1 when something was changed.
+    Verify,
 }
 
 // `exec`.

@@ -37,8 +37,8 @@ const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 pub struct Daemon {
     /// The connection pool.
     pub pool: pool::Pool,
-    /// The activity log.
-    pub activity: activity::Activity,
+    /// The activity log (kept on disk as a hash chain).
+    pub activity: Arc<activity::Activity>,
     /// PTY sessions.
     pub sessions: session::Registry,
     /// Session recordings on disk.
@@ -196,10 +196,17 @@ pub fn run(opts: RunOptions) -> Result<()> {
 async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let listener = bind(&paths)?;
     let (stop, _) = watch::channel(false);
-    let recordings = Arc::new(record::Recordings::new(record::Settings::from_env()));
+    let activity = Arc::new(match crate::config::state_dir() {
+        Ok(dir) => activity::Activity::persistent(&dir),
+        Err(_) => activity::Activity::default(),
+    });
+    let recordings = Arc::new(record::Recordings::new(
+        record::Settings::from_env(),
+        Some(activity.clone()),
+    ));
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
-        activity: activity::Activity::default(),
+        activity: activity.clone(),
         sessions: session::Registry::with_recordings(recordings.clone()),
         recordings,
         proxies: proxy::Registry::default(),
@@ -245,5 +252,7 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
         .recordings
         .wait_finished(Duration::from_secs(3))
         .await;
+    // Then the activity log, the recordings' hashes included.
+    let _ = tokio::task::spawn_blocking(move || activity.flush(Duration::from_secs(2))).await;
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! recorded, only markers saying who typed how many bytes. Per-session and total caps keep
 //! the directory bounded ([`store`]).
 
+pub mod audit;
 pub mod store;
 pub mod writer;
 
@@ -98,11 +99,13 @@ pub struct Recordings {
     dir: Option<PathBuf>,
     active: Mutex<HashMap<String, Active>>,
     running: tokio::sync::watch::Sender<usize>,
+    /// Where each finished recording's hash is logged.
+    activity: Option<Arc<super::activity::Activity>>,
 }
 
 impl Recordings {
     /// Recordings under the state dir; repairs files a killed daemon left cut short.
-    pub fn new(settings: Settings) -> Recordings {
+    pub fn new(settings: Settings, activity: Option<Arc<super::activity::Activity>>) -> Recordings {
         let dir = crate::config::state_dir()
             .ok()
             .map(|d| d.join("recordings"));
@@ -116,6 +119,7 @@ impl Recordings {
             dir,
             active: Mutex::default(),
             running: tokio::sync::watch::channel(0).0,
+            activity,
         }
     }
 
@@ -226,6 +230,25 @@ impl Recordings {
             if m.get(id).is_some_and(|a| a.path == done.path) {
                 m.remove(id);
             }
+        }
+        if let Some(a) = &self.activity {
+            let entry = crate::protocol::ActivityEntry {
+                time_ms: crate::now_ms(),
+                client: "daemon".into(),
+                target: Some(id.to_string()),
+                command: format!(
+                    "recording closed ({} bytes, sha256 {})",
+                    done.bytes, done.sha256
+                ),
+                duration_ms: 0,
+                outcome: "ok".into(),
+            };
+            let hash = audit::RecordingHash {
+                path: done.path.clone(),
+                bytes: done.bytes,
+                sha256: done.sha256.clone(),
+            };
+            a.record_with(entry, Some(hash));
         }
         if let Some(d) = &self.dir {
             store::enforce_total(d, self.settings.total_cap, &self.live_paths());

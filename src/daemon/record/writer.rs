@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use crate::cast::{CastEvent, Kind, Utf8Stream};
 
@@ -43,6 +44,8 @@ pub struct Finished {
     pub bytes: u64,
     /// Output bytes left out after the cap was reached.
     pub skipped: u64,
+    /// SHA-256 of the bytes written, hex.
+    pub sha256: String,
 }
 
 /// The writer's state.
@@ -59,6 +62,8 @@ pub struct DiskWriter {
     /// Bytes queued on the session side and not yet taken (shared with the pump).
     queued: Arc<AtomicUsize>,
     failed: bool,
+    /// Hash of everything written so far.
+    hasher: Sha256,
     /// Test-only slowness per write, to exercise the drop path.
     delay: Duration,
 }
@@ -89,6 +94,7 @@ impl DiskWriter {
             utf8: Utf8Stream::default(),
             queued,
             failed: false,
+            hasher: Sha256::new(),
             delay,
         }
     }
@@ -136,6 +142,7 @@ impl DiskWriter {
             path: self.path,
             bytes: self.written,
             skipped: self.skipped,
+            sha256: crate::hex(&self.hasher.finalize()),
         }
     }
 
@@ -210,6 +217,8 @@ impl DiskWriter {
             // A full or broken disk ends this recording, never the session.
             tracing::warn!(path = %self.path.display(), "recording stopped: {e}");
             self.failed = true;
+        } else {
+            self.hasher.update(&self.buf);
         }
         self.buf.clear();
     }
