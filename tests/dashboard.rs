@@ -1005,13 +1005,31 @@ fn dashboard_select_filter_interrupt_close_new() {
     dash.keys(&["x"]);
     dash.wait_for(&format!("Close session {work}?"), "close asks");
     dash.keys(&["y"]);
-    dash.wait_for("Sessions (1)", "closed session leaves the list");
+    // A closed session stays listed (dimmed, after the live ones) while its recording
+    // exists, and replays.
+    dash.wait_for("recorded", "closed session stays listed");
+    dash.wait_for("Sessions (2)", "the closed session is still counted");
+    dash.wait_for(&o, "the remaining session is selected");
+    dash.keys(&["j"]);
+    dash.wait_for(
+        &format!("{work} · closed · p replay"),
+        "the closed session selected",
+    );
     let (v, _) = f.json(&["session", "status", "-s", &work]);
     assert!(
         v["ok"] == false || v["data"]["status"] == "closed",
         "session still open after x, y: {v}"
     );
-    dash.wait_for(&o, "the remaining session is shown");
+    dash.keys(&["p"]);
+    dash.wait_for(&format!("{work} · REPLAY"), "replay of the closed session");
+    dash.wait_for(&w, "the recorded screen in the replay");
+    dash.keys(&["q"]);
+    dash.wait_for(
+        &format!("{work} · closed · p replay"),
+        "q leaves the replay only",
+    );
+    dash.keys(&["k"]);
+    dash.wait_for(&o, "the remaining session is shown again");
 
     // n: a new session from a profile.
     let port = f.sshd.port.to_string();
@@ -1033,7 +1051,7 @@ fn dashboard_select_filter_interrupt_close_new() {
     dash.wait_for("profile:", "new-session prompt");
     tmux.run(&["send-keys", "-t", "=dash:", "-l", "p1"]);
     dash.keys(&["Enter"]);
-    dash.wait_for("Sessions (2)", "a session opened from the profile");
+    dash.wait_for("Sessions (3)", "a session opened from the profile");
     let list = f.ok(&["session", "list"]);
     assert!(list.to_string().contains("running"), "{list}");
 

@@ -30,6 +30,8 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// Clients served at once; more wait in the accept queue.
 const MAX_CLIENTS: usize = 512;
+/// Closed sessions (with recordings) listed in the status, newest first.
+const CLOSED_LISTED: usize = 20;
 /// Daemon log size at which it is rotated to `daemon.log.1` at start-up.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -67,6 +69,18 @@ impl Daemon {
         let conns = self.pool.snapshot().await;
         let sessions = self.sessions.infos().await;
         let proxies = self.proxies.infos();
+        // Closed sessions whose recordings still exist (newest first), for the dashboard.
+        let closed: Vec<_> = self
+            .recordings
+            .list()
+            .map(|l| {
+                l.into_iter()
+                    .rev()
+                    .filter(|r| !r.live)
+                    .take(CLOSED_LISTED)
+                    .collect()
+            })
+            .unwrap_or_default();
         serde_json::json!({
             "running": true,
             "pid": std::process::id(),
@@ -80,6 +94,7 @@ impl Daemon {
             "proxies": proxies.len(),
             "session_list": sessions,
             "proxy_list": proxies,
+            "closed_sessions": closed,
         })
     }
 }

@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::Value;
 
 use super::keymap;
+use super::replay::{KeyResult, Player};
 use crate::protocol::{ActivityEntry, WatchEvent};
 use crate::screen::Screen;
 
@@ -55,6 +56,8 @@ pub enum Mode {
     Filter,
     /// Typing a profile name for a new session.
     NewSession(String),
+    /// Replaying a recording in the screen pane (its keys go to the player).
+    Replay,
 }
 
 /// What the runtime must do.
@@ -74,6 +77,13 @@ pub enum Effect {
     CloseProxy(String),
     /// Open a session from a profile.
     Connect(String),
+    /// Load this session's recording (`path` for a closed one) and replay it.
+    Replay {
+        /// Session id.
+        session: String,
+        /// The recording file, when known (closed sessions).
+        path: Option<String>,
+    },
     /// Leave the dashboard.
     Quit,
 }
@@ -97,6 +107,17 @@ pub struct SessionRow {
     pub updated_at: u64,
     /// Last line an agent sent.
     pub last_input: Option<String>,
+    /// Created, ms since epoch.
+    pub created_at: u64,
+    /// A closed session listed because its recording exists: the recording's path.
+    pub recording: Option<String>,
+}
+
+impl SessionRow {
+    /// Whether this row is a closed session kept for its recording.
+    pub fn archived(&self) -> bool {
+        self.recording.is_some()
+    }
 }
 
 /// The dashboard state.
@@ -133,6 +154,8 @@ pub struct App {
     pub daemon_pid: Option<u64>,
     /// "Now" for relative times, ms since epoch (set by the runtime, so tests are stable).
     pub now_ms: u64,
+    /// The recording being replayed in the screen pane, and whose it is.
+    pub replay: Option<(String, Player)>,
 }
 
 impl Default for App {
@@ -154,6 +177,7 @@ impl Default for App {
             message: None,
             daemon_pid: None,
             now_ms: 0,
+            replay: None,
         }
     }
 }
@@ -169,6 +193,24 @@ fn row_from(v: &Value) -> SessionRow {
         output_bytes: v["output_bytes"].as_u64().unwrap_or(0),
         updated_at: v["updated_at"].as_u64().unwrap_or(0),
         last_input: v["last_input"].as_str().map(String::from),
+        created_at: v["created_at"].as_u64().unwrap_or(0),
+        recording: None,
+    }
+}
+
+/// A closed session's row from a `closed_sessions` entry (a recording on disk).
+fn archived_row(v: &Value) -> SessionRow {
+    SessionRow {
+        id: v["session_id"].as_str().unwrap_or_default().to_string(),
+        name: v["name"].as_str().map(String::from),
+        target: String::new(),
+        status: "recorded".into(),
+        controller: String::new(),
+        output_bytes: v["bytes"].as_u64().unwrap_or(0),
+        updated_at: v["created_at"].as_u64().unwrap_or(0),
+        last_input: None,
+        created_at: v["created_at"].as_u64().unwrap_or(0),
+        recording: v["path"].as_str().map(String::from),
     }
 }
 
@@ -198,7 +240,11 @@ impl App {
     }
 
     fn watch_selected(&mut self) -> Vec<Effect> {
-        let want = self.selected_session().map(|s| s.id.clone());
+        // A closed session has nothing live to watch.
+        let want = self
+            .selected_session()
+            .filter(|s| !s.archived())
+            .map(|s| s.id.clone());
         if want == self.watched {
             return Vec::new();
         }
@@ -219,6 +265,18 @@ impl App {
             .as_array()
             .map(|a| a.iter().map(row_from).collect())
             .unwrap_or_default();
+        // Closed sessions stay listed (after the live ones) while their recordings exist;
+        // one that is still in the registry (its shell exited) is listed once.
+        for v in v["closed_sessions"].as_array().into_iter().flatten() {
+            let row = archived_row(v);
+            if !self
+                .sessions
+                .iter()
+                .any(|s| s.id == row.id && s.created_at == row.created_at)
+            {
+                self.sessions.push(row);
+            }
+        }
         self.connections = v["connection_list"].as_array().cloned().unwrap_or_default();
         self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
         // Keep the same session selected when rows come and go.
@@ -374,7 +432,33 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Replay => {
+                let quit = match &mut self.replay {
+                    Some((_, p)) => p.on_key(&key) == KeyResult::Quit,
+                    None => true,
+                };
+                if quit {
+                    self.replay = None;
+                    self.mode = Mode::Normal;
+                    self.message = Some("replay closed".into());
+                }
+                Vec::new()
+            }
             Mode::Normal => self.on_normal_key(key),
+        }
+    }
+
+    /// A recording loaded for replay: it plays from its start in the screen pane.
+    pub fn start_replay(&mut self, session: String, player: Player) {
+        self.replay = Some((session, player));
+        self.mode = Mode::Replay;
+        self.message = None;
+    }
+
+    /// Moves the replay clock on by `wall` of real time.
+    pub fn tick_replay(&mut self, wall: std::time::Duration) {
+        if let Some((_, p)) = &mut self.replay {
+            p.tick(wall);
         }
     }
 
@@ -441,14 +525,25 @@ impl App {
                 self.message = Some("control handed back to the agent".into());
                 vec![Effect::Control(false)]
             }
+            KeyCode::Char('p') if self.focus == Focus::Sessions => {
+                let Some(s) = self.selected_session() else {
+                    return Vec::new();
+                };
+                let effect = Effect::Replay {
+                    session: s.id.clone(),
+                    path: s.recording.clone(),
+                };
+                self.message = Some(format!("loading the recording of {}…", s.id));
+                vec![effect]
+            }
             KeyCode::Char('x') if self.focus == Focus::Sessions => {
-                if let Some(s) = self.selected_session() {
+                if let Some(s) = self.selected_session().filter(|s| !s.archived()) {
                     self.mode = Mode::Confirm(Pending::CloseSession(s.id.clone()));
                 }
                 Vec::new()
             }
             KeyCode::Char('i') if self.focus == Focus::Sessions => {
-                if let Some(s) = self.selected_session() {
+                if let Some(s) = self.selected_session().filter(|s| !s.archived()) {
                     self.mode = Mode::Confirm(Pending::Interrupt(s.id.clone()));
                 }
                 Vec::new()
@@ -475,10 +570,11 @@ impl App {
             (Mode::NewSession(_), _) => "profile name · Enter connect · Esc cancel",
             (Mode::Confirm(_), _) => "y confirm · any other key cancels",
             (Mode::Help, _) => "any key closes help",
+            (Mode::Replay, _) => "REPLAY · space pause · ←/→ seek · +/- speed · q back to live",
             (_, Focus::Sessions) if self.holding => {
                 "t type · r hand back · x close · i Ctrl-C · ↑↓ select · Tab pane · ? help · q quit"
             }
-            (_, Focus::Sessions) => "t take over · x close · i Ctrl-C · n new · ↑↓ select · PgUp/PgDn scroll · Tab pane · ? help · q quit",
+            (_, Focus::Sessions) => "t take over · p replay · x close · i Ctrl-C · n new · ↑↓ select · PgUp/PgDn scroll · Tab pane · ? help · q quit",
             (_, Focus::Proxies) => "x close proxy · ↑↓ select · Tab pane · ? help · q quit",
             (_, Focus::Activity) => "/ filter · Tab pane · ? help · q quit",
             (_, Focus::Connections) => "Tab pane · ? help · q quit",
