@@ -281,7 +281,13 @@ impl App {
         self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
         // Keep the same session selected when rows come and go.
         if let Some(id) = &self.watched {
-            if let Some(i) = self.sessions.iter().position(|s| &s.id == id) {
+            // Among live rows: a watched session that closed is not followed into its
+            // recording's row (which may or may not be listed yet).
+            if let Some(i) = self
+                .sessions
+                .iter()
+                .position(|s| &s.id == id && !s.archived())
+            {
                 self.selected = i;
             }
         }

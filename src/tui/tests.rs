@@ -367,3 +367,13 @@ fn a_closed_session_still_in_the_registry_is_listed_once() {
     assert_eq!(app.sessions.len(), 2, "{:?}", app.sessions);
     assert_eq!(app.sessions[1].created_at, 500);
 }
+
+#[test]
+fn a_watched_session_that_closes_is_not_followed_into_its_recording_row() {
+    let mut app = app_with_sessions();
+    // s1 (watched, first row) closes; its recording row is listed after the live s2.
+    let mut v = overview(json!([session("s2", "agent")]));
+    v["closed_sessions"] = json!([closed("s1", NOW - 1000)]);
+    assert_eq!(app.on_overview(&v), vec![Effect::Watch(Some("s2".into()))]);
+    assert_eq!(app.selected_session().unwrap().id, "s2");
+}
