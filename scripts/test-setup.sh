@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Prepare this machine for the agentssh test suite (Debian/Ubuntu).
 #
-# - installs openssh-server, openssh-client, tmux, hyperfine, procps and curl (tests), and
+# - installs openssh-server, openssh-client, tmux, hyperfine, procps, curl, man-db and
+#   groff-base (tests: `agentssh man | man -l -`), zsh (shell integration in zsh), and
 #   tcpdump (bench/run.sh's on-the-wire server time) when missing (runs `apt-get update`
 #   only if something is missing);
 # - creates /run/sshd (sshd's privilege-separation directory; it lives on tmpfs, so it is
 #   gone after a reboot);
 # - creates the local test users `agentssh-test` (/bin/bash) and `agentssh-bench` (/bin/sh)
 #   with home directories and the password `agentssh-test-pw`, unlocked so that an sshd
-#   running with `UsePAM no` accepts them.
+#   running with `UsePAM no` accepts them; users that already exist get that shell, home
+#   (/home/USER, existing and theirs), password and unlocked state too.
 #
 # Idempotent, and safe to run concurrently (the work is serialised with flock).
 # Needs root, or passwordless sudo. Prints one line per action taken.
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl tcpdump)
+PACKAGES=(openssh-server openssh-client tmux hyperfine procps curl tcpdump man-db groff-base zsh)
 USERS=("agentssh-test:/bin/bash" "agentssh-bench:/bin/sh")
 PASSWORD="agentssh-test-pw"
 LOCK=/run/lock/agentssh-test-setup.lock
@@ -65,19 +67,38 @@ chown root:root /run/sshd
 chmod 0755 /run/sshd
 
 # --- test users -----------------------------------------------------------
+# A user that already exists (made by hand, by an older version of this script, or by
+# something else) is brought to what the tests assume: login shell, home /home/USER that
+# exists and belongs to the user, the known password, unlocked, no ageing.
 for entry in "${USERS[@]}"; do
     user="${entry%%:*}"
     shell="${entry#*:}"
+    want_home="/home/$user"
     if ! getent passwd "$user" >/dev/null; then
-        useradd --create-home --shell "$shell" "$user"
-        log "created user $user (shell $shell, home /home/$user)"
+        useradd --create-home --home-dir "$want_home" --shell "$shell" "$user"
+        log "created user $user (shell $shell, home $want_home)"
     fi
-    home="$(getent passwd "$user" | cut -d: -f6)"
-    if [[ ! -d "$home" ]]; then
-        mkdir -p "$home"
-        cp -rT /etc/skel "$home" 2>/dev/null || true
-        chown -R "$user:" "$home"
-        log "created home $home for $user"
+    current_shell="$(getent passwd "$user" | cut -d: -f7)"
+    if [[ "$current_shell" != "$shell" ]]; then
+        usermod --shell "$shell" "$user"
+        log "changed the shell of $user from '${current_shell}' to $shell"
+    fi
+    current_home="$(getent passwd "$user" | cut -d: -f6)"
+    if [[ "$current_home" != "$want_home" ]]; then
+        # Never --move-home: the old one may be / or another user's directory.
+        usermod --home "$want_home" "$user"
+        log "changed the home of $user from '${current_home}' to $want_home"
+    fi
+    if [[ ! -d "$want_home" ]]; then
+        mkdir -p "$want_home"
+        cp -rT /etc/skel "$want_home" 2>/dev/null || true
+        chmod 0755 "$want_home"
+        log "created home $want_home for $user"
+    fi
+    # The home is named after the test user, so taking all of it over is safe.
+    if [[ -n "$(find "$want_home" ! -user "$user" -print -quit)" ]]; then
+        chown -R "$user:" "$want_home"
+        log "gave $want_home (and everything in it) to $user"
     fi
     # Always (re)set the password: cheap, and it also unlocks an account created with
     # a locked ('!') password, which sshd with `UsePAM no` would refuse even for keys.

@@ -3,7 +3,10 @@
 //! Autostart (as in atuin): a client that finds no daemon takes an exclusive `flock` on
 //! `daemon.lock`, checks again, spawns `agentssh daemon run` detached (new session, stdio to
 //! the log file) and waits for the socket with a deadline. Concurrent first calls therefore
-//! start exactly one daemon.
+//! start exactly one daemon. The daemon is started through a double fork, so it is never
+//! the child of the client that started it: a long-lived client (the dashboard, an MCP
+//! server) neither keeps an exited daemon as its zombie nor takes it down with its own
+//! process tree.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -86,16 +89,16 @@ impl DaemonClient {
         if let Some(c) = Self::connect_existing(kind).await? {
             return Ok(c.replayable());
         }
-        let mut child = spawn_daemon()?;
+        let daemon_pid = spawn_daemon()?;
         let started = Instant::now();
         loop {
             if let Ok(stream) = UnixStream::connect(&paths.socket).await {
                 drop(lock);
                 return Self::hello(stream, kind).await.map(Self::replayable);
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if !process_alive(daemon_pid) {
                 return Err(unavailable(format!(
-                    "the daemon exited at start-up ({status}); see {}",
+                    "the daemon (pid {daemon_pid}) exited at start-up; see {}",
                     log_path_hint()
                 )));
             }
@@ -298,7 +301,28 @@ async fn lock_spawn(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-fn spawn_daemon() -> Result<std::process::Child> {
+/// Whether `pid` is a live process; a zombie has exited and counts as gone.
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start())
+            .is_none_or(|r| !r.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Starts `agentssh daemon run` as a grandchild: our child (in a new session) forks the
+/// daemon, writes its pid to a pipe and exits at once, and we reap it. The daemon is then
+/// re-parented to init (or the nearest subreaper). Returns the daemon's pid.
+fn spawn_daemon() -> Result<u32> {
     let exe =
         std::env::current_exe().map_err(|e| Error::local_io("cannot find our own binary", &e))?;
     let state = crate::config::state_dir()?;
@@ -311,19 +335,44 @@ fn spawn_daemon() -> Result<std::process::Child> {
     let log2 = log
         .try_clone()
         .map_err(|e| Error::local_io("daemon.log", &e))?;
+    let (pid_rx, pid_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| unavailable(format!("cannot start the daemon: pipe: {e}")))?;
+    let pid_fd = std::os::fd::AsRawFd::as_raw_fd(&pid_tx);
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["daemon", "run"])
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
-    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent; it detaches
-    // the daemon from our terminal and process group so it outlives this client.
+    // SAFETY: runs in the forked child before exec, and calls only async-signal-safe
+    // functions (setsid, fork, write, _exit) on no memory but a local array: setsid detaches
+    // from our terminal and process group; the fork's parent reports the daemon's pid and
+    // leaves at once, the fork's child goes on to exec the daemon (the pipe is CLOEXEC).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             rustix::process::setsid().map_err(std::io::Error::from)?;
-            Ok(())
+            match libc::fork() {
+                -1 => Err(std::io::Error::last_os_error()),
+                0 => Ok(()),
+                pid => {
+                    let bytes = pid.to_ne_bytes();
+                    libc::write(pid_fd, bytes.as_ptr().cast(), bytes.len());
+                    libc::_exit(0)
+                }
+            }
         });
     }
-    cmd.spawn()
-        .map_err(|e| unavailable(format!("cannot start the daemon: {e}")))
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| unavailable(format!("cannot start the daemon: {e}")))?;
+    // Our write end closes here, the middle process's when it exits, the daemon's at exec:
+    // the read below ends either way.
+    drop(cmd);
+    drop(pid_tx);
+    let _ = child.wait();
+    let mut bytes = [0u8; 4];
+    let mut pipe = std::fs::File::from(pid_rx);
+    std::io::Read::read_exact(&mut pipe, &mut bytes)
+        .map_err(|e| unavailable(format!("cannot start the daemon: no pid from it ({e})")))?;
+    u32::try_from(i32::from_ne_bytes(bytes))
+        .map_err(|_| unavailable("cannot start the daemon: a bad pid from it"))
 }

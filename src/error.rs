@@ -98,7 +98,7 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// An error a user sees: a code plus one sentence.
+/// An error a user sees: a code plus one sentence, and optionally partial results.
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize, PartialEq, Eq)]
 #[error("{message}")]
 pub struct Error {
@@ -106,6 +106,11 @@ pub struct Error {
     pub code: ErrorCode,
     /// A sentence saying what went wrong and, where it helps, what to do.
     pub message: String,
+    /// What was already known when it failed (e.g. output before a timeout): the `data` of
+    /// the error envelope. Not serialized with the error itself: the daemon moves it into
+    /// `Response::Err { data }` (`daemon::server::error_response`), the CLI into the envelope.
+    #[serde(skip)]
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl Error {
@@ -114,7 +119,19 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            data: None,
         }
+    }
+
+    /// Attaches partial results, shown as the error envelope's `data`.
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(Box::new(data));
+        self
+    }
+
+    /// Takes the attached partial results out of the error.
+    pub fn take_data(&mut self) -> Option<serde_json::Value> {
+        self.data.take().map(|b| *b)
     }
 
     /// Shorthand for [`ErrorCode::Usage`].
@@ -140,3 +157,21 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_rides_along_but_not_in_the_serialized_error() {
+        let mut e = Error::new(ErrorCode::Timeout, "late").with_data(serde_json::json!({"x": 1}));
+        // The wire carries data beside the error (`Response::Err { data }`), never twice.
+        let wire = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"code": "timeout", "message": "late"})
+        );
+        assert_eq!(e.take_data(), Some(serde_json::json!({"x": 1})));
+        assert_eq!(e.take_data(), None);
+    }
+}

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod fsutil;
 pub mod panic_cleanup;

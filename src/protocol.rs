@@ -27,6 +27,10 @@ fn run_output_limit() -> usize {
     RUN_OUTPUT_LIMIT
 }
 
+fn default_true() -> bool {
+    true
+}
+
 /// Bumped on any incompatible change to these types.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest frame either side accepts; a larger one closes that connection only.
@@ -185,6 +189,9 @@ pub enum Request {
         limit: usize,
         /// Reconnect after a drop.
         reconnect: bool,
+        /// Install shell integration (prompt and command marks) in the shell.
+        #[serde(default = "default_true")]
+        shell_integration: bool,
         /// Do not record this session (`connect --no-record`).
         #[serde(default)]
         no_record: bool,
@@ -248,6 +255,22 @@ pub enum Request {
         /// Most output bytes to return (the last ones, from a line start).
         #[serde(default = "run_output_limit")]
         limit: usize,
+        /// Start the command as a job and return its id at once.
+        #[serde(default)]
+        detach: bool,
+    },
+    /// A detached job's state and output.
+    Job {
+        /// Session id or name.
+        session: String,
+        /// The job id `session run --detach` returned.
+        job: String,
+        /// Wait until it is done.
+        wait: bool,
+        /// Give up waiting after this many ms.
+        timeout_ms: u64,
+        /// Most output bytes returned (the last ones, from a line start).
+        limit: usize,
     },
     /// Resize the PTY.
     Resize {
@@ -269,6 +292,42 @@ pub enum Request {
     Ping {
         /// Session id or name.
         session: String,
+    },
+    /// Wait in the daemon until a session reaches a state or shows a text.
+    Wait {
+        /// Session id or name.
+        session: String,
+        /// `prompt`, `input`, `exit`, `quiet` or `text:REGEX`.
+        until: String,
+        /// Quiet time for `quiet`, ms.
+        quiet_ms: u64,
+        /// Give up after this many ms.
+        timeout_ms: u64,
+        /// Most output bytes returned.
+        limit: usize,
+    },
+    /// Mark a session as needing a human (shown at once in the dashboard).
+    Ask {
+        /// Session id or name.
+        session: String,
+        /// What the agent needs.
+        message: String,
+        /// Wait until a human took over and handed back, or dismissed the request.
+        wait: bool,
+        /// Give up waiting after this many ms.
+        timeout_ms: u64,
+    },
+    /// Dismiss a session's request for a human (the dashboard's dismiss key).
+    Dismiss {
+        /// Session id or name.
+        session: String,
+    },
+    /// The commands that ran at a session's prompt.
+    History {
+        /// Session id or name.
+        session: String,
+        /// The last this many.
+        limit: usize,
     },
     /// Session metadata.
     SessionStatus {
@@ -415,6 +474,21 @@ impl Request {
             }
             Request::Ping { session } => ("session ping".into(), Some(session.clone())),
             Request::SessionStatus { session } => ("session status".into(), Some(session.clone())),
+            Request::Wait { session, until, .. } => (
+                format!("session wait --for {}", truncate(until, 200)),
+                Some(session.clone()),
+            ),
+            Request::Ask {
+                session, message, ..
+            } => (
+                format!("session ask {}", truncate(message, 200).escape_debug()),
+                Some(session.clone()),
+            ),
+            Request::Dismiss { session } => ("session dismiss".into(), Some(session.clone())),
+            Request::Job { session, job, .. } => {
+                (format!("session job --job {job}"), Some(session.clone()))
+            }
+            Request::History { session, .. } => ("session history".into(), Some(session.clone())),
             Request::SessionList => ("session list".into(), None),
             Request::Watch {
                 session,

@@ -521,6 +521,65 @@ fn dashboard_takeover_round_trip() {
     assert_eq!(f.controller("work"), "agent");
 }
 
+/// `session ask --wait` (issue 20): the agent asks for a human; the request shows in the
+/// session's status; the ask returns only after a human took over in the dashboard and handed
+/// back, saying so; `session dismiss` ends an open request without a takeover.
+#[test]
+fn ask_waits_until_a_human_takes_over_in_the_dashboard_and_hands_back() {
+    let f = fx();
+    f.connect("work");
+    let tmux = Tmux::new();
+    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    dash.wait_for("agent in control", "live pane title");
+
+    let mut asker = f.env.cmd();
+    asker.args([
+        "--json",
+        "session",
+        "ask",
+        "-s",
+        "work",
+        "--message",
+        "please type y at the prompt",
+        "--wait",
+        "--timeout",
+        "60000",
+    ]);
+    let asked = std::thread::spawn(move || output_with_deadline(asker, None, RUN_DEADLINE));
+    let mut st = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            st = f.status("work");
+            st["needs_human"]["message"] == "please type y at the prompt"
+        }),
+        "the request does not show: {st}"
+    );
+    assert!(
+        !asked.is_finished(),
+        "ask --wait returned before any human acted"
+    );
+
+    dash.keys(&["t"]);
+    f.wait_controller("work", "human", "after `t`");
+    dash.keys(&["C-]"]);
+    dash.wait_for("you hold control", "after Ctrl-]");
+    dash.keys(&["r"]);
+    f.wait_controller("work", "agent", "after `r`");
+
+    let (v, rc) = parse_json_output(&asked.join().expect("ask thread"), &["session ask"]);
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["data"]["resolved_by"], "human", "{v}");
+    assert_eq!(f.status("work")["needs_human"], Value::Null);
+
+    let r = f.ok(&["session", "ask", "-s", "work", "--message", "look at this"]);
+    assert_eq!(s(&r["request"]), "h2", "{r}");
+    let d = f.ok(&["session", "dismiss", "-s", "work"]);
+    assert_eq!(d["dismissed"], "h2", "{d}");
+    assert_eq!(f.status("work")["needs_human"], Value::Null);
+    dash.keys(&["q"]);
+    dash.assert_restored("q");
+}
+
 /// Must show 2: a read-only attach mirrors the session and its keys go nowhere; Ctrl-]
 /// detaches.
 #[test]
@@ -609,6 +668,25 @@ fn read_write_attach_takes_and_releases_control() {
     assert!(has_line(&all, "rw-8"), "{all}");
     assert!(!all.contains("refused-"), "{all}");
     f.assert_untouched("work", pid, "after a read-write attach");
+
+    // The session's history says who typed what (issue 20).
+    let h = f.ok(&["session", "history", "-s", "work"]);
+    let commands: Vec<(String, String)> = h["commands"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| (s(&c["command"]).to_string(), s(&c["by"]).to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        commands.contains(&("echo rw-$((4+4))".into(), "human".into())),
+        "{h}"
+    );
+    assert!(
+        commands.contains(&("echo back-$((5+5))".into(), "agent".into())),
+        "{h}"
+    );
 }
 
 /// Must show 4 (dashboard): SIGTERM and SIGHUP while holding control, and a forced panic,

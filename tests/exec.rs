@@ -33,6 +33,11 @@ fn exec_args(via: Via, port: u16, flags: &[&str], cmd: &[&str]) -> Vec<String> {
 
 /// Like [`exec_args`], without `--json`.
 fn text_exec_args(via: Via, port: u16, flags: &[&str], cmd: &[&str]) -> Vec<String> {
+    text_exec_args_as(TEST_USER, via, port, flags, cmd)
+}
+
+/// Like [`text_exec_args`], logging in as `user`.
+fn text_exec_args_as(user: &str, via: Via, port: u16, flags: &[&str], cmd: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "exec".into(),
         "-H".into(),
@@ -40,7 +45,7 @@ fn text_exec_args(via: Via, port: u16, flags: &[&str], cmd: &[&str]) -> Vec<Stri
         "-P".into(),
         port.to_string(),
         "-u".into(),
-        TEST_USER.into(),
+        user.into(),
     ];
     if via == Via::Direct {
         a.push("--direct".into());
@@ -204,6 +209,157 @@ fn timeout_stops_the_remote_command(#[values(Via::Daemon, Via::Direct)] via: Via
         start.elapsed() < Duration::from_millis(4800),
         "the sleep may have ended on its own"
     );
+}
+
+/// An sshd that also lets root log in (with the env's key), plus the env.
+fn setup_with_root() -> (TestEnv, Sshd) {
+    let env = TestEnv::new();
+    let sshd = Sshd::start_with(SshdOptions {
+        authorized_keys: vec![env.client_pubkey()],
+        permit_root: true,
+        ..SshdOptions::default()
+    });
+    (env, sshd)
+}
+
+/// `--json exec` as `user`.
+fn jexec_as(
+    env: &TestEnv,
+    user: &str,
+    via: Via,
+    port: u16,
+    flags: &[&str],
+    cmd: &[&str],
+) -> (Value, i32) {
+    let mut a = vec!["--json".to_string()];
+    a.extend(text_exec_args_as(user, via, port, flags, cmd));
+    env.json(&strs(&a))
+}
+
+/// Kills what a test left running on purpose (the server is this machine).
+struct PkillOnDrop(String);
+
+impl Drop for PkillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &self.0])
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+// Root's sessions on OpenSSH have no privilege-separated child and refuse `signal`: before
+// the pid-based stop, root's `sleep` survived a timeout reported as "was stopped".
+#[rstest]
+fn timeout_stops_the_command_of_root_and_of_a_user(
+    #[values("root", TEST_USER)] user: &str,
+    #[values(Via::Daemon, Via::Direct)] via: Via,
+    #[values(false, true)] tty: bool,
+) {
+    let (env, sshd) = setup_with_root();
+    let arg = format!("61.{}", unique_digits());
+    let pattern = format!("sleep {arg}");
+    let _cleanup = PkillOnDrop(pattern.clone());
+    let mut flags = vec!["--timeout", "1500"];
+    if tty {
+        flags.push("--tty");
+    }
+    let (v, rc) = jexec_as(
+        &env,
+        user,
+        via,
+        sshd.port,
+        &flags,
+        &[&format!("echo before; sleep {arg}")],
+    );
+    assert_err(&v, rc, "timeout", 124);
+    let want = if tty { "before\r\n" } else { "before\n" };
+    assert_eq!(v["data"]["stdout"], want, "partial output: {v}");
+    assert_eq!(v["data"]["stderr"], "", "no marker or noise on stderr: {v}");
+    assert!(v["data"]["duration_ms"].is_u64(), "{v}");
+    assert_eq!(v["data"]["remote_stopped"], true, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("was stopped"), "{v}");
+    // The server closed the channel, so the command is gone (or a zombie being reaped).
+    let gone = wait_until(Duration::from_secs(2), || pgrep(&pattern).is_empty());
+    assert!(
+        gone,
+        "still running after the timeout: {:?}",
+        pgrep(&pattern)
+    );
+}
+
+#[rstest]
+fn a_stop_that_cannot_be_confirmed_says_so(#[values("root", TEST_USER)] user: &str) {
+    let (env, sshd) = setup_with_root();
+    let arg = format!("61.{}", unique_digits());
+    let pattern = format!("sleep {arg}");
+    let _cleanup = PkillOnDrop(pattern.clone());
+    // `setsid` leaves the process group that both `signal` and our `kill` reach, and the
+    // sleep keeps the channel's output open: nobody can tell that it ended, because it did not.
+    let (v, rc) = jexec_as(
+        &env,
+        user,
+        Via::Daemon,
+        sshd.port,
+        &["--timeout", "1000"],
+        &[&format!("echo before; setsid sleep {arg}")],
+    );
+    assert_err(&v, rc, "timeout", 124);
+    assert_eq!(v["data"]["stdout"], "before\n", "{v}");
+    assert_eq!(v["data"]["remote_stopped"], false, "{v}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        !msg.contains("was stopped") && msg.contains("may still be running"),
+        "{v}"
+    );
+    assert!(!pgrep(&pattern).is_empty(), "the claim would be wrong: {v}");
+}
+
+#[rstest]
+fn root_commands_keep_their_streams_stdin_and_status(#[values(Via::Daemon, Via::Direct)] via: Via) {
+    let (env, sshd) = setup_with_root();
+    let args = {
+        let mut a = vec!["--json".to_string()];
+        a.extend(text_exec_args_as(
+            "root",
+            via,
+            sshd.port,
+            &[],
+            &["cat; echo to-err >&2; echo end; exit 7"],
+        ));
+        a
+    };
+    let (v, rc) = env.json_stdin(&strs(&args), b"in\x00\xffput");
+    assert_eq!(rc, 7, "{v}");
+    assert_eq!(
+        v["data"]["stdout_b64"],
+        base64::engine::general_purpose::STANDARD.encode(b"in\x00\xffputend\n"),
+        "{v}"
+    );
+    assert_eq!(v["data"]["stderr"], "to-err\n", "{v}");
+}
+
+#[rstest]
+fn strip_ansi_cleans_tty_output(#[values(Via::Daemon, Via::Direct)] via: Via) {
+    let (env, sshd) = setup();
+    let cmd = r#"printf '\033[1;31mred\033[0m plain\n\033]0;title\007done'"#;
+    let (v, rc) = jexec(&env, via, sshd.port, &["--tty"], &[cmd]);
+    assert_ok(&v, rc);
+    assert!(
+        stdout_of(&v).contains("\u{1b}[1;31m"),
+        "raw by default: {v}"
+    );
+    let (v, rc) = jexec(&env, via, sshd.port, &["--tty", "--strip-ansi"], &[cmd]);
+    assert_ok(&v, rc);
+    assert_eq!(stdout_of(&v), "red plain\ndone", "{v}");
+    // Text mode streams the cleaned text too.
+    let out = env.run(&strs(&text_exec_args(
+        via,
+        sshd.port,
+        &["--tty", "--strip-ansi"],
+        &[cmd],
+    )));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "red plain\ndone");
 }
 
 #[rstest]

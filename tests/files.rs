@@ -958,3 +958,174 @@ fn a_full_disk_is_remote_io_and_leaves_the_old_file(#[case] f: Flavour) {
         fx.temps_in(&tiny.0)
     );
 }
+
+/// `(code, error sentence)` of a failing JSON file command.
+fn failure(fx: &Fx, via: Via, sub: &str, extra: &[&str]) -> (String, String) {
+    let (v, _) = fx.json(via, sub, extra);
+    assert_eq!(
+        v["ok"], false,
+        "file {sub} {extra:?} should have failed: {v}"
+    );
+    (
+        v["code"].as_str().unwrap_or_default().to_string(),
+        v["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// `path` is a directory owned by the test user (created over SSH, not by us).
+fn assert_remote_dir(path: &Path) {
+    let m = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    assert!(m.is_dir(), "{path:?} is not a directory");
+    assert_eq!(m.uid(), test_user_ids().0.as_raw(), "{path:?} owner");
+}
+
+#[rstest]
+#[case::sftp(SFTP)]
+#[case::exec_fallback(EXEC)]
+fn parents_creates_missing_directories_and_without_it_the_error_names_them(#[case] f: Flavour) {
+    let fx = Fx::new(f.sftp_server);
+    let missing = fx.rs("w/x");
+    let target = fx.rs("w/x/conf.ini");
+    for (via, extra) in [(Via::Daemon, None), (Via::Direct, Some("--append"))] {
+        let mut args = vec!["--remote", target.as_str(), "--content", "x"];
+        args.extend(extra);
+        let (code, error) = failure(&fx, via, "write", &args);
+        assert_eq!(code, "not_found", "{error}");
+        assert!(
+            error.contains(&format!("remote directory {missing} does not exist"))
+                && error.contains("--parents")
+                && !error.contains("temp file"),
+            "{error}"
+        );
+    }
+    assert!(!fx.r("w").exists());
+    let d = fx.ok(
+        Via::Daemon,
+        "write",
+        &["--remote", &target, "--content", "port=1\n", "--parents"],
+    );
+    assert_eq!(
+        (d["created"].clone(), d["method"].clone()),
+        (true.into(), f.method.into()),
+        "{d}"
+    );
+    assert_eq!(fs::read(fx.r("w/x/conf.ini")).unwrap(), b"port=1\n");
+    assert_remote_dir(&fx.r("w/x"));
+    let d = fx.ok(
+        Via::Direct,
+        "write",
+        &[
+            "--remote",
+            &fx.rs("w/y/log"),
+            "--content",
+            "a\n",
+            "--append",
+            "--parents",
+        ],
+    );
+    assert_eq!(d["appended"], true, "{d}");
+    assert_eq!(fs::read(fx.r("w/y/log")).unwrap(), b"a\n");
+
+    // Upload of a file into a directory that is not there yet, and of a tree below one.
+    fs::create_dir_all(fx.l("site/sub")).unwrap();
+    fs::write(fx.l("app.tar"), b"tar").unwrap();
+    fs::write(fx.l("site/sub/index.html"), b"<p>").unwrap();
+    let app = fx.l("app.tar").display().to_string();
+    let into = format!("{}/", fx.rs("u/v"));
+    let (code, error) = failure(
+        &fx,
+        Via::Daemon,
+        "upload",
+        &["--local", &app, "--remote", &into],
+    );
+    assert_eq!(code, "not_found", "{error}");
+    assert!(
+        error.contains(&format!("remote directory {} does not exist", fx.rs("u/v"))),
+        "{error}"
+    );
+    let site = fx.l("site").display().to_string();
+    let tree_dest = fx.rs("t/deep/site");
+    let (code, error) = failure(
+        &fx,
+        Via::Direct,
+        "upload",
+        &["--local", &site, "--remote", &tree_dest, "--recursive"],
+    );
+    assert_eq!(code, "not_found", "{error}");
+    assert!(
+        error.contains(&format!(
+            "remote directory {} does not exist",
+            fx.rs("t/deep")
+        )),
+        "{error}"
+    );
+    assert!(!fx.r("u").exists() && !fx.r("t").exists());
+    fx.ok(
+        Via::Daemon,
+        "upload",
+        &["--local", &app, "--remote", &into, "--parents"],
+    );
+    assert_eq!(fs::read(fx.r("u/v/app.tar")).unwrap(), b"tar");
+    fx.ok(
+        Via::Direct,
+        "upload",
+        &[
+            "--local",
+            &site,
+            "--remote",
+            &tree_dest,
+            "--recursive",
+            "--parents",
+        ],
+    );
+    assert_eq!(
+        fs::read(fx.r("t/deep/site/sub/index.html")).unwrap(),
+        b"<p>"
+    );
+    assert_remote_dir(&fx.r("t/deep"));
+    assert!(fx.temps_in(&fx.r("u/v")).is_empty());
+}
+
+#[rstest]
+#[case::sftp(SFTP)]
+#[case::exec_fallback(EXEC)]
+fn mkdir_creates_and_says_whether_it_did(#[case] f: Flavour) {
+    let fx = Fx::new(f.sftp_server);
+    let deep = fx.rs("m/n/o");
+    let (code, error) = failure(&fx, Via::Daemon, "mkdir", &["--remote", &deep]);
+    assert_eq!(code, "not_found", "{error}");
+    assert!(
+        error.contains(&format!("remote directory {} does not exist", fx.rs("m/n"))),
+        "{error}"
+    );
+    let d = fx.ok(Via::Daemon, "mkdir", &["--remote", &deep, "--parents"]);
+    assert_eq!(
+        (d["path"].clone(), d["created"].clone()),
+        (deep.clone().into(), true.into()),
+        "{d}"
+    );
+    assert_eq!(d["method"], f.method);
+    assert_remote_dir(&fx.r("m/n/o"));
+    let d = fx.ok(Via::Direct, "mkdir", &["--remote", &deep, "--parents"]);
+    assert_eq!(d["created"], false, "{d}");
+    let (code, error) = failure(&fx, Via::Daemon, "mkdir", &["--remote", &deep]);
+    assert_eq!(code, "remote_io", "{error}");
+    assert!(error.contains("already exists"), "{error}");
+    let d = fx.ok(Via::Direct, "mkdir", &["--remote", &fx.rs("m/n/p")]);
+    assert_eq!(d["created"], true, "{d}");
+    assert_remote_dir(&fx.r("m/n/p"));
+    fx.put_remote("plain", b"f", 0o644);
+    for extra in [None, Some("--parents")] {
+        let mut args = vec!["--remote".to_string(), fx.rs("plain")];
+        args.extend(extra.map(String::from));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, error) = failure(&fx, Via::Daemon, "mkdir", &argv);
+        assert_eq!(code, "remote_io", "{extra:?}: {error}");
+    }
+    let out = fx.env.run(&["file", "mkdir", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--parents") && help.contains("Remote directory to create"),
+        "{help}"
+    );
+}

@@ -18,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::{FaultMode, FaultProxy};
+use common::sessions::*;
 use common::*;
 use serde_json::Value;
 
@@ -25,219 +26,6 @@ use serde_json::Value;
 const MIB: u64 = 1024 * 1024;
 
 // ---------------------------------------------------------------- helpers
-
-/// One client environment plus one sshd that trusts its key (env first: its drop kills the
-/// daemon before sshd goes away).
-struct Fx {
-    env: TestEnv,
-    sshd: Sshd,
-    /// Extra environment for the agentssh processes (e.g. `AGENTSSH_KEEPALIVE_MS`, which the
-    /// autostarted daemon inherits).
-    extra_env: Vec<(String, String)>,
-}
-
-fn fx() -> Fx {
-    let env = TestEnv::new();
-    let sshd = Sshd::start(&[env.client_pubkey()]);
-    env.trust_host(&sshd);
-    Fx {
-        env,
-        sshd,
-        extra_env: Vec::new(),
-    }
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("not an unsigned number: {v}"))
-}
-
-/// Whether `text` has a line exactly equal to `line`.
-fn has_line(text: &str, line: &str) -> bool {
-    text.lines().any(|l| l == line)
-}
-
-impl Fx {
-    /// `agentssh --json ARGS` → (envelope, exit code).
-    fn json(&self, args: &[&str]) -> (Value, i32) {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let mut cmd = self.env.cmd();
-        for (k, v) in &self.extra_env {
-            cmd.env(k, v);
-        }
-        cmd.args(&all);
-        parse_json_output(&output_with_deadline(cmd, None, RUN_DEADLINE), &all)
-    }
-
-    /// `data` of a successful command (asserts ok and exit code 0).
-    fn ok(&self, args: &[&str]) -> Value {
-        let (v, rc) = self.json(args);
-        assert_eq!(v["ok"], true, "{args:?} failed (rc {rc}): {v}");
-        assert_eq!(rc, 0, "{args:?}: exit code {rc}: {v}");
-        v["data"].clone()
-    }
-
-    /// (error code, exit code) of a failing command.
-    fn err(&self, args: &[&str]) -> (String, i32) {
-        let (v, rc) = self.json(args);
-        assert_eq!(v["ok"], false, "{args:?} should have failed: {v}");
-        (s(&v["code"]).to_string(), rc)
-    }
-
-    /// `connect` to `port` (sshd's or a proxy's) with `extra` flags; returns its data.
-    fn connect_to(&self, port: u16, extra: &[&str]) -> Value {
-        let port = port.to_string();
-        let key = self.env.key_path().display().to_string();
-        let mut args = vec![
-            "connect",
-            "-H",
-            "127.0.0.1",
-            "-P",
-            &port,
-            "-u",
-            TEST_USER,
-            "--private-key-path",
-            &key,
-        ];
-        args.extend_from_slice(extra);
-        let d = self.ok(&args);
-        assert_eq!(d["status"], "running", "connect: {d}");
-        assert!(d["id"].is_string(), "connect: no id in {d}");
-        d
-    }
-
-    /// `connect` straight to sshd; returns the session id.
-    fn connect(&self, extra: &[&str]) -> String {
-        s(&self.connect_to(self.sshd.port, extra)["id"]).to_string()
-    }
-
-    fn send(&self, id: &str, input: &str, extra: &[&str]) -> Value {
-        let mut args = vec!["session", "send", "-s", id, "--input", input];
-        args.extend_from_slice(extra);
-        self.ok(&args)
-    }
-
-    fn read(&self, id: &str, extra: &[&str]) -> Value {
-        let mut args = vec!["session", "read", "-s", id];
-        args.extend_from_slice(extra);
-        let d = self.ok(&args);
-        check_read_invariants(&d);
-        d
-    }
-
-    fn status(&self, id: &str) -> Value {
-        self.ok(&["session", "status", "-s", id])
-    }
-
-    fn screen(&self, id: &str) -> Value {
-        self.ok(&["session", "screen", "-s", id])
-    }
-
-    /// `session run` → (data or error envelope, exit code).
-    fn run(&self, id: &str, command: &str) -> (Value, i32) {
-        let (v, rc) = self.json(&["session", "run", "-s", id, "--", command]);
-        if v["ok"] == true {
-            (v["data"].clone(), rc)
-        } else {
-            (v, rc)
-        }
-    }
-
-    /// `session run` that must exit 0; returns its output.
-    fn run_ok(&self, id: &str, command: &str) -> String {
-        let (d, rc) = self.run(id, command);
-        assert_eq!(rc, 0, "run {command:?}: rc {rc}: {d}");
-        assert_eq!(d["exit_status"], 0, "run {command:?}: {d}");
-        s(&d["output"]).to_string()
-    }
-
-    /// Polls offset reads (the cursor does not move) from `from` until some committed line
-    /// equals `line`; returns the offset just past that line's chunk, or None on timeout.
-    fn wait_line_from(&self, id: &str, from: u64, line: &str, deadline: Duration) -> Option<u64> {
-        let mut from = from;
-        let mut carry = String::new();
-        let mut found = None;
-        wait_until(deadline, || {
-            let off = from.to_string();
-            let d = self.read(id, &["--offset", &off]);
-            let text = format!("{carry}{}", s(&d["output"]));
-            from = u(&d["next_offset"]);
-            // Keep an incomplete last line (a read cut by --limit) for the next round.
-            let (complete, rest) = match text.rfind('\n') {
-                Some(i) => (&text[..=i], &text[i + 1..]),
-                None => ("", text.as_str()),
-            };
-            if has_line(complete, line) {
-                found = Some(from);
-                return true;
-            }
-            carry = rest.to_string();
-            false
-        });
-        found
-    }
-
-    /// Cursor reads until the text read so far satisfies `cond`; returns that text.
-    fn read_until(&self, id: &str, deadline: Duration, cond: impl Fn(&str) -> bool) -> String {
-        let mut text = String::new();
-        let ok = wait_until(deadline, || {
-            let d = self.read(id, &[]);
-            text.push_str(s(&d["output"]));
-            cond(&text)
-        });
-        assert!(
-            ok,
-            "session {id}: condition not met within {deadline:?}; read so far:\n{text}"
-        );
-        text
-    }
-
-    /// Waits until `session status` satisfies `cond`; returns the last status.
-    fn wait_status(&self, id: &str, deadline: Duration, cond: impl Fn(&Value) -> bool) -> Value {
-        let mut last = Value::Null;
-        let ok = wait_until(deadline, || {
-            last = self.status(id);
-            cond(&last)
-        });
-        assert!(
-            ok,
-            "session {id}: status condition not met within {deadline:?}: {last}"
-        );
-        last
-    }
-
-    /// The daemon's pid from `daemon status`.
-    fn daemon_pid(&self) -> u32 {
-        let d = self.ok(&["daemon", "status"]);
-        assert_eq!(d["running"], true, "daemon not running: {d}");
-        u(&d["pid"]) as u32
-    }
-
-    /// The daemon's log file (tracing output).
-    fn daemon_log(&self) -> String {
-        std::fs::read_to_string(self.env.state_home.join("agentssh").join("daemon.log"))
-            .unwrap_or_default()
-    }
-}
-
-/// Offsets of any read: `next_offset == offset + output.len()` for clean reads.
-fn check_read_invariants(d: &Value) {
-    let (offset, next) = (u(&d["offset"]), u(&d["next_offset"]));
-    assert!(next >= offset, "next_offset < offset: {d}");
-    if d["output_b64"].is_null() {
-        assert_eq!(
-            offset + s(&d["output"]).len() as u64,
-            next,
-            "offset + output length != next_offset: {d}"
-        );
-    }
-}
-
 /// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -677,6 +465,28 @@ fn send_during_a_run_is_refused_as_busy() {
     assert!(has_line(s(&d["output"]), "free-again"), "{d}");
 }
 
+/// A `session run` that times out keeps what the command printed so far in the error's
+/// `data`, interrupts it, and leaves the shell usable.
+#[test]
+fn run_timeout_keeps_the_partial_output() {
+    let f = fx();
+    let id = f.connect(&[]);
+    let (v, rc) = f.json(&[
+        "session",
+        "run",
+        "-s",
+        &id,
+        "--timeout",
+        "1500",
+        "--",
+        "echo before-$((1+1)); sleep 30",
+    ]);
+    assert_eq!((v["code"].clone(), rc), ("timeout".into(), 124), "{v}");
+    assert_eq!(v["data"]["output"], "before-2\n", "{v}");
+    assert!(u(&v["data"]["duration_ms"]) >= 1500, "{v}");
+    assert_eq!(f.run_ok(&id, "echo still-usable"), "still-usable\n");
+}
+
 /// `session run --limit`: the last bytes of the output, from a line start, with the number
 /// of bytes left out.
 #[test]
@@ -819,14 +629,6 @@ fn expect_waits_past_the_echo_for_a_delayed_prompt() {
 }
 
 // ---------------------------------------------------------------- 4. screen and resize
-
-/// Rows of a screen snapshot.
-fn rows_of(snap: &Value) -> Vec<String> {
-    snap["rows"]
-        .as_array()
-        .map(|r| r.iter().map(|l| s(l).to_string()).collect())
-        .unwrap_or_default()
-}
 
 impl Fx {
     /// Total raw bytes received so far (a raw read past the end starts at the end).
@@ -1571,4 +1373,71 @@ fn read_follow_ends_when_the_session_is_closed_by_a_client() {
         "session_ended",
         "{text}"
     );
+}
+
+// Root's sessions on OpenSSH refuse `signal`, so before the pid-based stop root's command
+// outlived a `session exec` timeout that said "was stopped", and the output was dropped.
+#[test]
+fn session_exec_timeout_stops_the_command_and_keeps_the_output() {
+    let env = TestEnv::new();
+    let sshd = Sshd::start_with(SshdOptions {
+        authorized_keys: vec![env.client_pubkey()],
+        permit_root: true,
+        ..SshdOptions::default()
+    });
+    env.trust_host(&sshd);
+    let f = Fx {
+        env,
+        sshd,
+        extra_env: Vec::new(),
+    };
+    let port = f.sshd.port.to_string();
+    let key = f.env.key_path().display().to_string();
+    let pgrep = |pattern: &str| {
+        let out = Command::new("pgrep")
+            .args(["-a", "-f", pattern])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pgrep");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (i, user) in ["root", TEST_USER].into_iter().enumerate() {
+        let d = f.ok(&[
+            "connect",
+            "-H",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-u",
+            user,
+            "--private-key-path",
+            &key,
+        ]);
+        let id = s(&d["id"]).to_string();
+        let pattern = format!("sleep 61.{}{i}", std::process::id());
+        let cmd = format!("echo before; {pattern}");
+        let (v, rc) = f.json(&[
+            "session",
+            "exec",
+            "-s",
+            &id,
+            "--timeout",
+            "1500",
+            "--",
+            &cmd,
+        ]);
+        let stray = pgrep(&pattern);
+        if !stray.is_empty() {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &pattern])
+                .status();
+        }
+        assert_eq!(v["code"], "timeout", "{user}: {v}");
+        assert_eq!(rc, 124, "{user}: {v}");
+        assert_eq!(v["data"]["stdout"], "before\n", "{user}: {v}");
+        assert_eq!(v["data"]["session_id"], id.as_str(), "{user}: {v}");
+        assert_eq!(v["data"]["remote_stopped"], true, "{user}: {v}");
+        assert!(s(&v["error"]).contains("was stopped"), "{user}: {v}");
+        assert!(stray.is_empty(), "{user}: still running: {stray}");
+    }
 }

@@ -59,7 +59,7 @@ pub enum Command {
     /// Open an interactive shell (for humans; raw terminal passthrough).
     #[command(after_help = "Example:\n  agentssh shell -p prod")]
     Shell(ShellArgs),
-    /// Move and change files on a server: upload, download, ls, read, write, edit, delete.
+    /// Move and change files on a server: upload, download, ls, read, write, edit, delete, mkdir.
     #[command(subcommand)]
     File(super::file::FileCommand),
     /// Open a long-lived PTY session (kept by the daemon).
@@ -71,6 +71,9 @@ pub enum Command {
     #[command(subcommand)]
     Session(SessionCommand),
     /// Open the dashboard: watch sessions live, take over, hand back (same as no command).
+    #[command(
+        after_help = "Examples:\n  agentssh tui\n  agentssh          # the same, on a terminal"
+    )]
     Tui,
     /// Put one session in this terminal (Ctrl-] detaches).
     #[command(
@@ -98,6 +101,29 @@ pub enum Command {
         after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow\n  agentssh --json log verify"
     )]
     Log(LogArgs),
+    /// Try agentssh on a built-in throwaway SSH server: private daemon, scripted agent, dashboard.
+    #[command(
+        after_help = "Examples:\n  agentssh demo              # dashboard on top; take over the deploy session and answer it\n  agentssh demo --headless   # the same script without a terminal: one NDJSON envelope per step"
+    )]
+    Demo {
+        /// Run the scripted agent without the dashboard, answering the deploy prompt itself.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(agentssh completions bash)\n  agentssh completions fish > ~/.config/fish/completions/agentssh.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: super::docs::CompletionShell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  agentssh man | man -l -\n  agentssh man > /usr/local/share/man/man1/agentssh.1"
+    )]
+    Man,
     /// List or delete session recordings (asciicast files kept by the daemon).
     #[command(subcommand)]
     Recordings(super::record::RecordingsCommand),
@@ -113,6 +139,9 @@ pub enum Command {
 #[command(defer = true)]
 pub enum DaemonCommand {
     /// Run the daemon in the foreground (used by autostart and the systemd unit).
+    #[command(
+        after_help = "Examples:\n  agentssh daemon run\n  agentssh daemon run --pool-idle-secs 60"
+    )]
     Run {
         /// Close pooled connections idle for this many seconds.
         #[arg(
@@ -124,16 +153,22 @@ pub enum DaemonCommand {
         pool_idle_secs: u64,
     },
     /// Show whether the daemon runs, and what it holds.
+    #[command(after_help = "Example:\n  agentssh --json daemon status")]
     Status,
     /// Stop the daemon: closes sessions, proxies and pooled connections.
+    #[command(after_help = "Example:\n  agentssh daemon shutdown")]
     Shutdown,
     /// Write a systemd user unit that runs the daemon.
+    #[command(
+        after_help = "Examples:\n  agentssh daemon install --dry-run\n  agentssh daemon install && systemctl --user enable --now agentssh"
+    )]
     Install {
         /// Print the unit without writing it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Remove the systemd user unit.
+    #[command(after_help = "Example:\n  agentssh daemon uninstall --dry-run")]
     Uninstall {
         /// Say what would be removed without removing it.
         #[arg(long)]
@@ -161,6 +196,7 @@ pub struct LogArgs {
 pub enum LogAction {
     /// Check the hash chain of the activity log on disk (rotated files included) and the
     /// hashes of the recordings it names; exit 1 when something was changed.
+    #[command(after_help = "Example:\n  agentssh --json log verify")]
     Verify,
 }
 
@@ -178,6 +214,10 @@ pub struct ExecArgs {
     /// Allocate a PTY for the command.
     #[arg(long)]
     pub tty: bool,
+    /// Remove escape sequences and control characters from the output (as `session read`
+    /// does), e.g. the colours a command prints under --tty.
+    #[arg(long)]
+    pub strip_ansi: bool,
     /// Connect from this process instead of through the daemon's connection pool.
     #[arg(long)]
     pub direct: bool,
@@ -203,13 +243,16 @@ pub enum ProfileCommand {
     )]
     Add(Box<ProfileAddArgs>),
     /// List profiles (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile list")]
     List,
     /// Show one profile (secrets shown as <set>).
+    #[command(after_help = "Example:\n  agentssh --json profile read prod")]
     Read {
         /// Profile name.
         name: String,
     },
     /// Delete a profile.
+    #[command(after_help = "Example:\n  agentssh profile delete prod")]
     Delete {
         /// Profile name.
         name: String,
@@ -283,6 +326,10 @@ pub struct ConnectCmdArgs {
     /// Reconnect with backoff after a dropped connection (shell state is lost).
     #[arg(long)]
     pub reconnect: bool,
+    /// Do not install prompt and command marks in the shell (state then comes from
+    /// heuristics only).
+    #[arg(long)]
+    pub no_shell_integration: bool,
     /// Do not record this session to disk (see `agentssh recordings`).
     #[arg(long)]
     pub no_record: bool,
@@ -344,6 +391,7 @@ pub enum SessionCommand {
         limit: usize,
     },
     /// The rendered screen (what a human would see), for full-screen programs.
+    #[command(after_help = "Example:\n  agentssh --json session screen -s monitor")]
     Screen {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -382,11 +430,18 @@ pub enum SessionCommand {
         /// (`dropped_bytes` says how many were left out).
         #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
         limit: usize,
+        /// Start CMD as a job and return its id at once (`session job` gives its state,
+        /// output and exit status later, also after this CLI has exited).
+        #[arg(long, conflicts_with = "timeout")]
+        detach: bool,
         /// The command.
         #[arg(trailing_var_arg = true, value_name = "CMD")]
         command: Vec<String>,
     },
     /// Change the PTY size.
+    #[command(
+        after_help = "Example:\n  agentssh --json session resize -s s1 --cols 200 --rows 50"
+    )]
     Resize {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -399,6 +454,9 @@ pub enum SessionCommand {
         rows: u16,
     },
     /// Send a signal: INT, QUIT, TSTP (as the terminal keys) or TERM/KILL (close the session).
+    #[command(
+        after_help = "Examples:\n  agentssh --json session signal -s s1 --signal INT\n  agentssh --json session signal -s s1 --signal KILL"
+    )]
     Signal {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
@@ -408,18 +466,100 @@ pub enum SessionCommand {
         signal: String,
     },
     /// Is the session alive?
+    #[command(after_help = "Example:\n  agentssh --json session ping -s build")]
     Ping {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
     },
+    /// Wait until the session is at its prompt, waits for input, ends, goes quiet or shows a text.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session wait -s s1 --for prompt --timeout 600000   # a long build is done\n  agentssh --json session wait -s s1 --for input                    # a question or password prompt\n  agentssh --json session wait -s s1 --for 'text:Listening on port [0-9]+'"
+    )]
+    Wait {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// What to wait for: prompt, input, exit, quiet or text:REGEX.
+        #[arg(long = "for", value_name = "WHAT")]
+        until: String,
+        /// With `--for quiet`: this many ms without output.
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        quiet_ms: u64,
+        /// Give up (code `timeout`, exit 124) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most output bytes returned.
+        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        limit: usize,
+    },
+    /// A detached job's state, output so far and, once done, its exit status.
+    #[command(
+        after_help = "Examples:\n  J=$(agentssh --json session run -s s1 --detach -- 'make -j4' | jq -r .data.job)\n  agentssh --json session job -s s1 --job \"$J\" --wait --timeout 600000"
+    )]
+    Job {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// The job id `session run --detach` returned.
+        #[arg(long)]
+        job: String,
+        /// Wait until the job is done.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (code `timeout`) after this many ms.
+        #[arg(long, value_name = "MS", default_value_t = 30000)]
+        timeout: u64,
+        /// Most output bytes returned (the last ones, from a line start).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::protocol::RUN_OUTPUT_LIMIT)]
+        limit: usize,
+    },
+    /// Ask a human for help: the dashboard shows the request at once.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session ask -s s1 --message 'type the sudo password, then hand back' --wait --timeout 600000\n  agentssh --json session ask -s s1 --message 'check the diff before I deploy'"
+    )]
+    Ask {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// What the human should do.
+        #[arg(long)]
+        message: String,
+        /// Wait until a human took control and handed it back, or dismissed the request.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (code `timeout`) after this many ms; the request stays open.
+        #[arg(long, value_name = "MS", default_value_t = 300000)]
+        timeout: u64,
+    },
+    /// Dismiss a session's open request for a human.
+    #[command(after_help = "Example:\n  agentssh session dismiss -s s1")]
+    Dismiss {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+    },
+    /// The commands that ran at the prompt, with who typed them and their exit statuses.
+    #[command(after_help = "Example:\n  agentssh --json session history -s s1 --limit 20")]
+    History {
+        /// Session id or name.
+        #[arg(short = 's', long = "session-id")]
+        session: String,
+        /// The last this many commands.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+    },
     /// Session metadata.
+    #[command(
+        after_help = "Example:\n  agentssh --json session status -s build   # controller: agent or human"
+    )]
     Status {
         /// Session id or name.
         #[arg(short = 's', long = "session-id")]
         session: String,
     },
     /// All sessions.
+    #[command(after_help = "Example:\n  agentssh --json session list")]
     List,
     /// Export a session's recording (closed sessions too): asciicast or its clean text.
     #[command(
@@ -427,6 +567,9 @@ pub enum SessionCommand {
     )]
     Export(super::record::ExportArgs),
     /// Close a session, or all of them.
+    #[command(
+        after_help = "Examples:\n  agentssh --json session close -s build\n  agentssh --json session close --all"
+    )]
     Close {
         /// Session id or name.
         #[arg(short = 's', long = "session-id", required_unless_present = "all")]

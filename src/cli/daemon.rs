@@ -81,20 +81,7 @@ async fn status() -> Result<Reply> {
 
 /// Whether `pid` is a live process; a zombie has exited and counts as gone.
 fn alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None).is_err() {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start())
-            .is_none_or(|r| !r.starts_with('Z')),
-        Err(_) => true,
-    }
+    crate::client::process_alive(pid)
 }
 
 async fn shutdown() -> Result<Reply> {
@@ -180,10 +167,34 @@ async fn terminate_by_peer(paths: &Paths) -> Result<Reply> {
     ))
 }
 
+/// `YYYY-MM-DD HH:MM:SS.mmm` in local time (`TZ`, else /etc/localtime, through libc's
+/// `localtime_r`: no date crate for one line of text); the raw ms if the C library fails.
+fn local_time(ms: u64) -> String {
+    let Ok(secs) = libc::time_t::try_from(ms / 1000) else {
+        return ms.to_string();
+    };
+    // SAFETY: `tm` is plain old data for which all-zero bytes are a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `secs` and writes only into `tm`, both ours for the call.
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return ms.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        i64::from(tm.tm_year) + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ms % 1000
+    )
+}
+
 fn entry_text(e: &ActivityEntry) -> String {
     format!(
         "{}  {:<10} {:<28} {:<8} {:>6} ms  {}",
-        e.time_ms,
+        local_time(e.time_ms),
         e.client,
         e.target.as_deref().unwrap_or("-"),
         e.outcome,

@@ -14,31 +14,66 @@ use tokio::sync::mpsc;
 use super::args::ExecArgs;
 use super::Reply;
 use crate::error::{Error, ErrorCode, Result};
+use crate::screen::Cleaner;
 pub use crate::ssh::exec::{outcome_json, Capture, MAX_CAPTURE};
-use crate::ssh::exec::{run_exec, ExecOutcome, ExecOutput, ExecRequest};
+use crate::ssh::exec::{run_exec, timeout_error, ExecOutcome, ExecOutput, ExecRequest};
 
 /// Where exec output goes: straight to our stdout/stderr in text mode (streamed as it
-/// comes), into bounded captures in JSON mode.
+/// comes), into bounded captures in JSON mode; with `--strip-ansi` through the session log's
+/// [`Cleaner`] first (one per stream, so sequences split across chunks are still removed).
 pub struct OutputSink {
     json: bool,
     /// Captured stdout (JSON mode).
     pub out: Capture,
     /// Captured stderr (JSON mode).
     pub err: Capture,
+    /// Cleaners for stdout and stderr (`--strip-ansi`).
+    clean: Option<Box<(Cleaner, Cleaner)>>,
 }
 
 impl OutputSink {
-    /// A sink for the current output mode.
-    pub fn new(json: bool) -> Self {
+    /// A sink for the current output mode; `strip_ansi` cleans the output.
+    pub fn new(json: bool, strip_ansi: bool) -> Self {
         OutputSink {
             json,
             out: Capture::default(),
             err: Capture::default(),
+            clean: strip_ansi.then(|| Box::new((Cleaner::new(), Cleaner::new()))),
         }
     }
 
     /// Takes one chunk.
     pub fn accept(&mut self, chunk: ExecOutput) {
+        let Some(clean) = self.clean.as_mut() else {
+            return self.pass(chunk);
+        };
+        let mut text = String::new();
+        let cleaned = match chunk {
+            ExecOutput::Stdout(b) => {
+                clean.0.push(&b, &mut text);
+                ExecOutput::Stdout(Bytes::from(text))
+            }
+            ExecOutput::Stderr(b) => {
+                clean.1.push(&b, &mut text);
+                ExecOutput::Stderr(Bytes::from(text))
+            }
+        };
+        self.pass(cleaned);
+    }
+
+    /// Ends the output: a cleaner's last line without `\n` is passed on.
+    pub fn finish(&mut self) {
+        let Some(mut clean) = self.clean.take() else {
+            return;
+        };
+        let (mut out, mut err) = (String::new(), String::new());
+        clean.0.finish(&mut out);
+        clean.1.finish(&mut err);
+        self.pass(ExecOutput::Stdout(Bytes::from(out)));
+        self.pass(ExecOutput::Stderr(Bytes::from(err)));
+    }
+
+    fn pass(&mut self, chunk: ExecOutput) {
         match chunk {
             ExecOutput::Stdout(b) if self.json => self.out.push(&b),
             ExecOutput::Stderr(b) if self.json => self.err.push(&b),
@@ -107,14 +142,6 @@ pub fn spawn_stdin_reader(chunk: usize, queue: usize) -> mpsc::Receiver<Bytes> {
     rx
 }
 
-/// The error for a timed-out command.
-pub fn timeout_error(ms: u64) -> Error {
-    Error::new(
-        ErrorCode::Timeout,
-        format!("command timed out after {ms} ms and was stopped"),
-    )
-}
-
 /// Runs `exec`: through the daemon's pool, or directly with `--direct`.
 pub async fn run(args: ExecArgs) -> Result<Reply> {
     let command = command_line(&args.command)?;
@@ -127,8 +154,11 @@ pub async fn run(args: ExecArgs) -> Result<Reply> {
         command,
         timeout: (args.timeout > 0).then(|| Duration::from_millis(args.timeout)),
         tty: args.tty.then_some((120, 40)),
+        // Without a timeout nothing here ever stops the command (unlike the daemon, whose
+        // client may go away), so the pid is not needed.
+        kill_by_pid: args.timeout > 0 && crate::ssh::exec_stop::stops_by_pid(&spec.username),
     };
-    let mut sink = OutputSink::new(super::output::json_mode());
+    let mut sink = OutputSink::new(super::output::json_mode(), args.strip_ansi);
     let (tx, mut rx) = mpsc::channel(32);
     let drain = async {
         while let Some(chunk) = rx.recv().await {
@@ -137,6 +167,7 @@ pub async fn run(args: ExecArgs) -> Result<Reply> {
     };
     let (outcome, ()) = tokio::join!(run_exec(&conn.handle, &req, stdin_forwarder(), tx), drain);
     let outcome = outcome?;
+    sink.finish();
     let (out, err) = (sink.out, sink.err);
     let _ = conn
         .handle
@@ -154,7 +185,10 @@ pub fn finish(
 ) -> Result<Reply> {
     let data = outcome_json(&outcome, out, err);
     if outcome.timed_out {
-        return Ok(Reply::failure(timeout_error(timeout_ms), Some(data)));
+        return Ok(Reply::failure(
+            timeout_error(timeout_ms, &outcome),
+            Some(data),
+        ));
     }
     Ok(Reply {
         data,
@@ -189,7 +223,7 @@ async fn run_via_daemon(
         // The pump owns the write half and keeps it open until we drop its handle: the
         // daemon takes a closed socket for a client that went away.
         let pump = tokio::spawn(pump_stdin(stdin.take(), writer));
-        let mut sink = OutputSink::new(super::output::json_mode());
+        let mut sink = OutputSink::new(super::output::json_mode(), args.strip_ansi);
         let response = loop {
             match recv_from(&mut reader).await? {
                 DaemonToClient::Output { stream, data } => {
@@ -206,6 +240,7 @@ async fn run_via_daemon(
             }
         };
         pump.abort();
+        sink.finish();
         let (out, err) = (sink.out, sink.err);
         return match into_result(response) {
             Ok(v) => {

@@ -6,8 +6,10 @@
 pub mod args;
 pub mod connect;
 pub mod daemon;
+pub mod docs;
 pub mod exec;
 pub mod file;
+pub mod hoist;
 pub mod output;
 pub mod profile;
 pub mod prompt;
@@ -79,6 +81,7 @@ pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     output::set_json_mode(output::argv_wants_json(&argv));
     output::install_panic_hook();
+    let argv = hoist::hoist(argv);
     if std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v != "tui" && v != "attach") {
         // Test hook: proves that a panic still yields one valid envelope.
         panic!("AGENTSSH_DEBUG_PANIC is set");
@@ -103,8 +106,9 @@ pub fn main() -> i32 {
     };
     match dispatch(command) {
         Ok(reply) => emit(reply),
-        Err(err) => {
-            output::report_error(&err, None);
+        Err(mut err) => {
+            let data = err.take_data();
+            output::report_error(&err, data);
             err.code.exit_code()
         }
     }
@@ -187,6 +191,9 @@ fn dispatch(command: Command) -> Result<Reply> {
         Command::Profile(c) => profile::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
+        Command::Demo { headless } => crate::demo::run(headless),
+        Command::Completions { shell } => Ok(docs::completions(shell)),
+        Command::Man => docs::man(),
         Command::Recordings(c) => runtime()?.block_on(record::recordings(c)),
         Command::Replay(a) => {
             if output::json_mode() {

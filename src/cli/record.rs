@@ -42,8 +42,12 @@ pub struct ExportArgs {
 #[command(defer = true)]
 pub enum RecordingsCommand {
     /// Every recording on disk, oldest first, with sizes and caps.
+    #[command(after_help = "Example:\n  agentssh --json recordings list")]
     List,
     /// Delete a session's recordings, or every finished one.
+    #[command(
+        after_help = "Examples:\n  agentssh recordings delete -s build\n  agentssh --json recordings delete --all"
+    )]
     Delete {
         /// Session id or name.
         #[arg(short = 's', long = "session-id", required_unless_present = "all")]

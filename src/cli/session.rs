@@ -71,6 +71,7 @@ pub async fn connect(a: ConnectCmdArgs) -> Result<Reply> {
         wait_ms: a.pty.wait_ms,
         limit: a.pty.limit,
         reconnect: a.reconnect,
+        shell_integration: !a.no_shell_integration,
         no_record: a.no_record,
     };
     ask(req, |v| {
@@ -212,15 +213,27 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
             session,
             timeout,
             limit,
+            detach,
             command,
         } => {
             let command = join(&command, "run")?;
+            if detach {
+                let req = Request::Run {
+                    session,
+                    command,
+                    timeout_ms: timeout,
+                    limit,
+                    detach,
+                };
+                return ask(req, |v| v["job"].as_str().unwrap_or_default().to_string()).await;
+            }
             let reply = ask(
                 Request::Run {
                     session,
                     command,
                     timeout_ms: timeout,
                     limit,
+                    detach,
                 },
                 |v| {
                     v["output"]
@@ -257,6 +270,110 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Ping { session } => {
             ask(Request::Ping { session }, |v| {
                 v["status"].as_str().unwrap_or_default().to_string()
+            })
+            .await
+        }
+        SessionCommand::Wait {
+            session,
+            until,
+            quiet_ms,
+            timeout,
+            limit,
+        } => {
+            let req = Request::Wait {
+                session,
+                until,
+                quiet_ms,
+                timeout_ms: timeout,
+                limit,
+            };
+            ask(req, |v| {
+                format!(
+                    "{}{}",
+                    v["output"].as_str().unwrap_or_default(),
+                    v["state"]
+                        .as_str()
+                        .map(|s| format!("\n[state: {s}]"))
+                        .unwrap_or_default()
+                )
+            })
+            .await
+        }
+        SessionCommand::Job {
+            session,
+            job,
+            wait,
+            timeout,
+            limit,
+        } => {
+            let req = Request::Job {
+                session,
+                job,
+                wait,
+                timeout_ms: timeout,
+                limit,
+            };
+            let reply = ask(req, |v| {
+                v["output"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches('\n')
+                    .to_string()
+            })
+            .await?;
+            Ok(with_exit(reply, "exit_status"))
+        }
+        SessionCommand::Ask {
+            session,
+            message,
+            wait,
+            timeout,
+        } => {
+            let req = Request::Ask {
+                session,
+                message,
+                wait,
+                timeout_ms: timeout,
+            };
+            ask(req, |v| match v["resolved_by"].as_str() {
+                Some(by) => format!("resolved by {by} after {} ms", v["held_ms"]),
+                None => format!(
+                    "request {} is open",
+                    v["request"].as_str().unwrap_or_default()
+                ),
+            })
+            .await
+        }
+        SessionCommand::Dismiss { session } => {
+            ask(Request::Dismiss { session }, |v| {
+                match v["dismissed"].as_str() {
+                    Some(r) => format!("dismissed {r}"),
+                    None => "no open request".into(),
+                }
+            })
+            .await
+        }
+        SessionCommand::History { session, limit } => {
+            ask(Request::History { session, limit }, |v| {
+                v["commands"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| {
+                                format!(
+                                    "{}\t{}\t{} ms\t{}",
+                                    c["exit_status"]
+                                        .as_i64()
+                                        .map_or("-".to_string(), |s| s.to_string()),
+                                    c["by"].as_str().unwrap_or_default(),
+                                    c["duration_ms"],
+                                    c["command"].as_str().unwrap_or_default()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
             })
             .await
         }

@@ -117,6 +117,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             | Request::ProxyPing { .. }
             | Request::Ping { .. }
             | Request::SessionStatus { .. }
+            | Request::History { .. }
     );
     let response = handle(request, &daemon, &who, &mut r, &mut w).await;
     if log_it {
@@ -176,6 +177,7 @@ async fn handle(
                 command,
                 timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
                 tty: tty.then_some((120, 40)),
+                kill_by_pid: crate::ssh::exec_stop::stops_by_pid(&spec.username),
             };
             return exec(daemon, &spec, &req, stdin, retry, timeout_ms, r, w).await;
         }
@@ -190,8 +192,15 @@ async fn handle(
     };
     match result {
         Ok(v) => Response::Ok(v),
-        Err(error) => Response::Err { error, data: None },
+        Err(error) => error_response(error),
     }
+}
+
+/// The response for a failed request; partial results attached to the error
+/// ([`Error::with_data`]) become the envelope's `data`.
+pub fn error_response(mut error: Error) -> Response {
+    let data = error.take_data();
+    Response::Err { error, data }
 }
 
 async fn log(
@@ -285,7 +294,7 @@ async fn exec(
             }
         }
     }
-    let Some((_lease, channel)) = opened else {
+    let Some((lease, channel)) = opened else {
         let msg = format!(
             "cannot open an SSH channel: {}",
             last_err.unwrap_or_default()
@@ -301,9 +310,17 @@ async fn exec(
     let stdin_rx = with_stdin.then_some(stdin_rx);
     let (out_tx, mut out_rx) = mpsc::channel::<ExecOutput>(32);
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = crate::ssh::exec::run_on_channel(channel, req, stdin_rx, out_tx, async {
-        let _ = gone_rx.await;
-    });
+    let killer: &dyn crate::ssh::exec::ChannelSource = &lease.conn;
+    let run = crate::ssh::exec::run_on_channel(
+        channel,
+        req,
+        stdin_rx,
+        out_tx,
+        async {
+            let _ = gone_rx.await;
+        },
+        Some(killer),
+    );
     let relay = async {
         let mut client_ok = true;
         let mut stdin_done = false;
@@ -337,13 +354,10 @@ async fn exec(
     let (outcome, ()) = tokio::join!(run, relay);
     match outcome {
         Ok(o) if o.timed_out => Response::Err {
-            error: Error::new(
-                ErrorCode::Timeout,
-                format!("command timed out after {timeout_ms} ms and was stopped"),
-            ),
+            error: crate::ssh::exec::timeout_error(timeout_ms, &o),
             data: Some(serde_json::to_value(&o).unwrap_or_default()),
         },
         Ok(o) => Response::Ok(serde_json::to_value(&o).unwrap_or_default()),
-        Err(error) => Response::Err { error, data: None },
+        Err(error) => error_response(error),
     }
 }

@@ -70,7 +70,7 @@ pub async fn watch(
                         }
                         Some(Event::Resized { cols, rows }) => WatchEvent::Resized { cols, rows },
                         // Recording marks are not for watchers.
-                        Some(Event::Mark(_)) => continue,
+                        Some(Event::Note(_)) => continue,
                         Some(Event::Changed) => {
                             let info = daemon.sessions.info(&h.meta.id).await?;
                             WatchEvent::Info(serde_json::to_value(info).unwrap_or_default())

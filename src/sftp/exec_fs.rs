@@ -157,13 +157,36 @@ impl<'h> ExecFs<'h> {
             .map(|_| ())
     }
 
-    /// Creates each directory (parents included; existing ones are fine).
+    /// Creates each directory, given parents first (existing ones are fine; a missing
+    /// parent is an error, as over SFTP).
     pub async fn mkdirs(&self, dirs: &[String]) -> Result<()> {
         let cmds: Vec<String> = dirs
             .iter()
-            .map(|d| format!("mkdir -p -- {}", sh_quote(d)))
+            .map(|d| {
+                let q = sh_quote(d);
+                format!("{{ [ -d {q} ] || mkdir -- {q}; }}")
+            })
             .collect();
         self.run_batch(&cmds, "mkdir").await
+    }
+
+    /// Creates the one directory `path` (`mkdir`: an existing path is an error).
+    pub async fn mkdir_one(&self, path: &str) -> Result<()> {
+        self.run(&format!("mkdir -- {}", sh_quote(path)), path)
+            .await
+            .map(|_| ())
+    }
+
+    /// `mkdir -p path`; `Ok(false)` when it already was a directory.
+    pub async fn mkdir_p(&self, path: &str) -> Result<bool> {
+        let q = sh_quote(path);
+        let out = self
+            .run(
+                &format!("if [ -d {q} ]; then echo old; else mkdir -p -- {q} && echo new; fi"),
+                path,
+            )
+            .await?;
+        Ok(out.starts_with(b"new"))
     }
 
     /// Sets mode and mtime of many paths (never symlinks).

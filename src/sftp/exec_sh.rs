@@ -109,6 +109,7 @@ impl ExecFs<'_> {
             command,
             timeout: None,
             tty: None,
+            kill_by_pid: false,
         };
         self.stop.check()?;
         let channel = self.source.session_channel().await.map_err(channel_error)?;
@@ -128,6 +129,7 @@ impl ExecFs<'_> {
                     () = stop.wait() => {}
                 }
             },
+            None,
         );
         let stop2 = self.stop.clone();
         let feed = async move {

@@ -1,5 +1,5 @@
 //! File operations where the SSH connection is: `upload`, `download`, `ls`, `read`,
-//! `write`, `edit`, `delete`.
+//! `write`, `edit`, `delete`, `mkdir`.
 //!
 //! [`run`] takes an authenticated connection (the daemon's pooled one, a session's, or the
 //! CLI's own with `--direct`) and a [`FileAction`]. It opens SFTP (pipelined, see
@@ -13,6 +13,7 @@
 //! failed or interrupted operation are removed (not when the process running it is
 //! SIGKILLed: then a hidden `.NAME.agentssh-XXXXXXXX.tmp` may remain, the target intact).
 
+mod dirs;
 mod edit;
 mod exec_fs;
 mod exec_sh;

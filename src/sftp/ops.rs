@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::dirs;
 use super::edit::{self, Edit};
 use super::io::{mode_string, Entry, Kind, Progress, Sink, Source, Temps};
 use super::paths;
@@ -31,7 +32,14 @@ pub(crate) async fn perform(
             local,
             remote,
             recursive,
-        } => transfer::upload(r, local, remote, *recursive, &progress, temps).await,
+            parents,
+        } => {
+            let how = transfer::Upload {
+                recursive: *recursive,
+                parents: *parents,
+            };
+            transfer::upload(r, local, remote, how, &progress, temps).await
+        }
         FileAction::Download {
             remote,
             local,
@@ -49,13 +57,18 @@ pub(crate) async fn perform(
             remote,
             content,
             append,
+            parents,
         } => {
             let mut src = match (content, ctx.input.as_mut()) {
                 (Some(c), _) => Source::Bytes(Bytes::from(c.clone().into_bytes())),
                 (None, Some(rx)) => Source::Input(rx, Bytes::new()),
                 (None, None) => return Err(Error::internal("file write without input")),
             };
-            write(r, remote, &mut src, *append, &progress, temps).await
+            let how = WriteHow {
+                append: *append,
+                parents: *parents,
+            };
+            write(r, remote, &mut src, how, &progress, temps).await
         }
         FileAction::Edit {
             remote,
@@ -73,6 +86,7 @@ pub(crate) async fn perform(
             edit(r, remote, &e, temps).await
         }
         FileAction::Delete { remote, recursive } => delete(r, remote, *recursive).await,
+        FileAction::Mkdir { remote, parents } => dirs::mkdir(r, remote, *parents).await,
     }
 }
 
@@ -140,11 +154,18 @@ async fn target(r: &Remote<'_>, p: &str) -> Result<(String, Option<Entry>)> {
     }
 }
 
+/// The flags of a write.
+#[derive(Debug, Clone, Copy)]
+struct WriteHow {
+    append: bool,
+    parents: bool,
+}
+
 async fn write(
     r: &Remote<'_>,
     remote: &str,
     src: &mut Source<'_>,
-    append: bool,
+    how: WriteHow,
     progress: &Progress,
     temps: &Temps,
 ) -> Result<Value> {
@@ -153,13 +174,23 @@ async fn write(
     if existing.as_ref().is_some_and(|e| e.kind == Kind::Dir) {
         return Err(Error::usage(format!("{path} is a directory")));
     }
+    if how.parents && existing.is_none() {
+        dirs::make_parent(r, &path).await?;
+    }
     let mode = existing.as_ref().map_or(NEW_FILE_MODE, |e| e.mode);
-    let bytes = if append {
-        r.append(&path, src, progress).await?
+    let written = if how.append {
+        r.append(&path, src, progress).await
     } else {
         r.put_file(&path, src, mode, None, true, progress, temps)
-            .await?
+            .await
     };
+    let bytes = match written {
+        Ok(n) => n,
+        // A new file: its directory may be what is missing.
+        Err(e) if existing.is_none() => return Err(dirs::name_missing_parent(r, &path, e).await),
+        Err(e) => return Err(e),
+    };
+    let append = how.append;
     Ok(json!({
         "path": path,
         "bytes": bytes,

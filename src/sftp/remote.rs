@@ -3,9 +3,9 @@
 //! temp-then-rename commit of a file.
 
 use super::exec_fs::ExecFs;
-use super::io::{limited, Entry, Progress, Sink, Source, Stop, Temps};
+use super::io::{limited, Entry, Kind, Progress, Sink, Source, Stop, Temps};
 use super::paths;
-use super::sftp_fs::SftpFs;
+use super::sftp_fs::{self, SftpFs};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ssh::exec::ChannelSource;
 use crate::wire::file::Method;
@@ -225,6 +225,53 @@ impl<'h> Remote<'h> {
                 Ok(())
             }
         }
+    }
+
+    /// Creates the one directory `p` (default mode, less the server's umask); an existing
+    /// path or a missing parent is an error, as with `mkdir`.
+    pub async fn mkdir_one(&self, p: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Exec(e) => e.mkdir_one(p).await,
+            Backend::Sftp(s) => s
+                .raw
+                .mkdir(p, sftp_fs::attrs(Some(0o777), None))
+                .await
+                .map(|_| ())
+                .map_err(|e| sftp_fs::map(e, p)),
+        }
+    }
+
+    /// Creates directory `p` and its missing ancestors, like `mkdir -p`; `Ok(false)` when
+    /// it already was a directory.
+    pub async fn mkdir_p(&self, p: &str) -> Result<bool> {
+        let s = match &self.backend {
+            Backend::Exec(e) => return e.mkdir_p(p).await,
+            Backend::Sftp(s) => s,
+        };
+        // Up from `p` to the first directory that exists, then create the rest downwards.
+        let mut missing = Vec::new();
+        let mut cur = p.to_string();
+        loop {
+            match self.stat(&cur).await {
+                Ok(e) if e.kind == Kind::Dir => break,
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorCode::RemoteIo,
+                        format!("{cur} exists and is not a directory"),
+                    ))
+                }
+                Err(e) if e.code == ErrorCode::NotFound && cur != "/" => {
+                    let up = paths::parent(&cur).to_string();
+                    missing.push(std::mem::replace(&mut cur, up));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for d in missing.iter().rev() {
+            // Tolerates a directory another client made meanwhile.
+            s.mkdir(d, 0o777).await?;
+        }
+        Ok(!missing.is_empty())
     }
 
     /// Sets mode and mtime of many directories or files (never symlinks).

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::dirs;
 use super::io::{Entry, Kind, Progress, Sink, Source, Temps};
 use super::local;
 use super::paths;
@@ -48,15 +49,25 @@ fn local_name(p: &Path) -> Result<&str> {
         .ok_or_else(|| Error::usage(format!("{}: cannot tell the file name to use", p.display())))
 }
 
+/// The flags of an upload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Upload {
+    /// Directories too.
+    pub recursive: bool,
+    /// Create the missing parent directories of the destination.
+    pub parents: bool,
+}
+
 /// Uploads `local` to `remote`.
 pub(crate) async fn upload(
     r: &Remote<'_>,
     local_path: &Path,
     remote: &str,
-    recursive: bool,
+    how: Upload,
     progress: &Progress,
     temps: &Temps,
 ) -> Result<Value> {
+    let recursive = how.recursive;
     let top = local::stat(local_path, true).await?;
     let rabs = r.abs(remote).await?;
     let into_dir =
@@ -66,6 +77,9 @@ pub(crate) async fn upload(
     } else {
         rabs
     };
+    if how.parents && (top.kind == Kind::File || (top.kind == Kind::Dir && recursive)) {
+        dirs::make_parent(r, &dest).await?;
+    }
     let mut t = Tally::default();
     match top.kind {
         Kind::File => {
@@ -74,7 +88,7 @@ pub(crate) async fn upload(
                 .await
                 .map_err(|e| Error::local_io(local_path.display(), &e))?;
             let mut src = Source::Local(f, local_path.to_path_buf());
-            t.bytes = r
+            let put = r
                 .put_file(
                     &dest,
                     &mut src,
@@ -84,7 +98,11 @@ pub(crate) async fn upload(
                     progress,
                     temps,
                 )
-                .await?;
+                .await;
+            t.bytes = match put {
+                Ok(n) => n,
+                Err(e) => return Err(dirs::name_missing_parent(r, &dest, e).await),
+            };
             t.files = 1;
         }
         Kind::Dir if !recursive => {
@@ -131,13 +149,13 @@ async fn upload_tree(
 ) -> Result<()> {
     let entries = local::walk(root).await?;
     // Directories are created writable and get their real mode at the end.
-    let mut dirs = vec![(dest.to_string(), top.mode | 0o700)];
+    let mut new_dirs = vec![(dest.to_string(), top.mode | 0o700)];
     let mut files = Vec::new();
     let mut links = Vec::new();
     for e in &entries {
         let to = paths::join(dest, &e.name);
         match e.kind {
-            Kind::Dir => dirs.push((to, e.mode | 0o700)),
+            Kind::Dir => new_dirs.push((to, e.mode | 0o700)),
             Kind::File => {
                 progress.add_total(e.size);
                 files.push((root.join(&e.name), to, e));
@@ -146,7 +164,9 @@ async fn upload_tree(
             Kind::Other => tracing::info!(name = %e.name, "skipping a special file"),
         }
     }
-    r.mkdirs(&dirs).await?;
+    if let Err(e) = r.mkdirs(&new_dirs).await {
+        return Err(dirs::name_missing_parent(r, dest, e).await);
+    }
     let mut running = FuturesUnordered::new();
     let mut next = files.iter();
     loop {

@@ -243,7 +243,8 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// [`connect`], retrying connection failures (never auth or host-key refusals) `retries`
-/// times with exponential backoff.
+/// times with exponential backoff. When the last try fails too, the sentence says how many
+/// attempts were made.
 pub async fn connect_retrying(spec: &ConnectSpec, retries: u32) -> Result<Connection> {
     let mut attempt = 0;
     loop {
@@ -253,9 +254,30 @@ pub async fn connect_retrying(spec: &ConnectSpec, retries: u32) -> Result<Connec
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
+            Err(mut e) if is_retryable(e.code) && retries > 0 => {
+                e.message = format!(
+                    "{} (gave up after {} attempts, --retry {retries})",
+                    e.message,
+                    u64::from(retries) + 1
+                );
+                return Err(e);
+            }
             other => return other,
         }
     }
+}
+
+/// What to check when the TCP connection to `target` failed with `e`.
+fn tcp_failure(target: &str, e: &std::io::Error) -> Error {
+    let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        "nothing accepts connections there: check the host (-H) and port (-P, default 22) and that sshd is running on it"
+    } else {
+        "check the host name or address (-H) and port (-P, default 22), that sshd is running there, and that the network lets you reach it"
+    };
+    Error::new(
+        ErrorCode::ConnectFailed,
+        format!("cannot connect to {target}: {e}; {hint}"),
+    )
 }
 
 /// Connects, verifies and authenticates, all within the spec's ready timeout.
@@ -319,12 +341,7 @@ async fn open_tcp(spec: &ConnectSpec, forwards: &ForwardRegistry) -> Result<SshH
     let target = host_port(&spec.host, spec.port);
     let stream = tokio::net::TcpStream::connect((spec.host.as_str(), spec.port))
         .await
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::ConnectFailed,
-                format!("cannot connect to {target}: {e}"),
-            )
-        })?;
+        .map_err(|e| tcp_failure(&target, &e))?;
     let _ = stream.set_nodelay(true);
     handshake(spec, stream, forwards).await
 }

@@ -2,25 +2,30 @@
 //!
 //! Shared by direct `exec` and the daemon's pooled exec, so both behave the same. A timeout
 //! stops the remote command for real: OpenSSH delivers `signal` requests to the command's
-//! process group, so we send TERM, give it a short grace, then KILL and close the channel.
+//! process group for normal users, and for root logins (where it refuses them) we `kill` the
+//! group from a second channel ([`super::exec_stop`]): TERM, a short grace, then KILL. The
+//! outcome says whether the server confirmed the end (`remote_stopped`); nothing more is
+//! claimed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Sig};
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::client::SshHandle;
+use super::exec_outcome::sig_name;
+pub use super::exec_outcome::{outcome_json, timeout_error, Capture, ExecOutcome, MAX_CAPTURE};
+use super::exec_stop::{kill_remote, MarkerStripper, PidMarker};
 use crate::error::{Error, ErrorCode, Result};
 
 /// How long a timed-out command gets between TERM and KILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
-/// How long we wait for the channel to close after KILL before giving up on it.
+/// How long we wait for the server to close the channel after KILL before giving up and
+/// reporting the command as not confirmed stopped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A command to run.
@@ -32,6 +37,9 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
     /// Allocate a PTY (`--tty`): size in columns and rows.
     pub tty: Option<(u32, u32)>,
+    /// Learn the command's pid so a stop can `kill` it from a second channel: needed where
+    /// the server ignores `signal` requests (root logins, see [`super::exec_stop`]).
+    pub kill_by_pid: bool,
 }
 
 /// Output as it arrives.
@@ -41,73 +49,6 @@ pub enum ExecOutput {
     Stdout(Bytes),
     /// Bytes on stderr.
     Stderr(Bytes),
-}
-
-/// How a command ended.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct ExecOutcome {
-    /// Exit status, if the server reported one.
-    pub exit_status: Option<u32>,
-    /// Signal name (e.g. `TERM`) if the command was killed by one.
-    pub exit_signal: Option<String>,
-    /// True when our timeout stopped it.
-    pub timed_out: bool,
-    /// Wall time from channel open to end.
-    pub duration_ms: u64,
-}
-
-impl ExecOutcome {
-    /// The process exit code `agentssh exec` returns: the remote status, 128+n for a signal
-    /// (as shells report it), 124 for our timeout, 255 if the server said nothing.
-    pub fn exit_code(&self) -> i32 {
-        if self.timed_out {
-            return 124;
-        }
-        if let Some(s) = self.exit_status {
-            return i32::try_from(s).unwrap_or(255);
-        }
-        match self.exit_signal.as_deref().and_then(signal_number) {
-            Some(n) => 128 + n,
-            None => 255,
-        }
-    }
-}
-
-fn signal_number(name: &str) -> Option<i32> {
-    Some(match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "ILL" => 4,
-        "ABRT" => 6,
-        "FPE" => 8,
-        "KILL" => 9,
-        "USR1" => 10,
-        "SEGV" => 11,
-        "PIPE" => 13,
-        "ALRM" => 14,
-        "TERM" => 15,
-        _ => return None,
-    })
-}
-
-fn sig_name(sig: &Sig) -> String {
-    match sig {
-        Sig::ABRT => "ABRT",
-        Sig::ALRM => "ALRM",
-        Sig::FPE => "FPE",
-        Sig::HUP => "HUP",
-        Sig::ILL => "ILL",
-        Sig::INT => "INT",
-        Sig::KILL => "KILL",
-        Sig::PIPE => "PIPE",
-        Sig::QUIT => "QUIT",
-        Sig::SEGV => "SEGV",
-        Sig::TERM => "TERM",
-        Sig::USR1 => "USR1",
-        Sig::Custom(s) => s.as_str(),
-    }
-    .to_string()
 }
 
 fn remote(e: impl std::fmt::Display) -> Error {
@@ -137,7 +78,8 @@ impl ChannelSource for SshHandle {
     }
 }
 
-/// Runs `req` on a new channel of `handle` (see [`run_on_channel`]).
+/// Runs `req` on a new channel of `handle` (see [`run_on_channel`]); a stop by pid uses
+/// further channels of `handle`.
 pub async fn run_exec(
     handle: &SshHandle,
     req: &ExecRequest,
@@ -145,23 +87,60 @@ pub async fn run_exec(
     out: mpsc::Sender<ExecOutput>,
 ) -> Result<ExecOutcome> {
     let channel = handle.session_channel().await.map_err(channel_error)?;
-    run_on_channel(channel, req, stdin, out, std::future::pending()).await
+    run_on_channel(
+        channel,
+        req,
+        stdin,
+        out,
+        std::future::pending(),
+        Some(handle),
+    )
+    .await
+}
+
+/// Where a stop is: not begun, TERM sent, KILL sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    /// TERM sent; KILL at this instant.
+    Term(tokio::time::Instant),
+    /// KILL sent; give up (unconfirmed) at this instant.
+    Kill(tokio::time::Instant),
 }
 
 /// Runs `req` on an open channel. `stdin` yields input chunks (its end sends EOF); `None`
 /// sends EOF at once. Output goes to `out` in arrival order; a slow consumer slows the channel
 /// (SSH flow control), never grows memory. When `cancel` resolves (the client went away) the
 /// command is stopped as on a timeout.
+///
+/// A stop sends TERM, then KILL after [`TERM_GRACE`]: as `signal` requests, and, when
+/// `req.kill_by_pid` and `killer` can open channels on the same connection, also as `kill`
+/// of the command's process group from a second channel ([`super::exec_stop`]).
+/// `remote_stopped` tells whether the server then closed the channel: sshd does that only
+/// once the command has exited and nothing holds its output open any more. An exit status
+/// alone is not enough (a child that left the process group may still be running).
 pub async fn run_on_channel(
     channel: Channel<Msg>,
     req: &ExecRequest,
     stdin: Option<mpsc::Receiver<Bytes>>,
     out: mpsc::Sender<ExecOutput>,
     cancel: impl std::future::Future<Output = ()>,
+    killer: Option<&dyn ChannelSource>,
 ) -> Result<ExecOutcome> {
     let started = Instant::now();
     let (mut reader, writer) = channel.split();
     let writer = Arc::new(writer);
+    let marker = req
+        .kill_by_pid
+        .then_some(killer)
+        .flatten()
+        .map(|_| PidMarker::new());
+    let command = match &marker {
+        Some(m) => m.wrap(&req.command),
+        None => req.command.clone(),
+    };
+    // The marker comes on stderr, or on stdout where a PTY merges the two.
+    let mut strip = marker.as_ref().map(PidMarker::stripper);
     if let Some((cols, rows)) = req.tty {
         writer
             .request_pty(false, "xterm-256color", cols, rows, 0, 0, &[])
@@ -169,7 +148,7 @@ pub async fn run_on_channel(
             .map_err(remote)?;
     }
     writer
-        .exec(true, req.command.as_bytes())
+        .exec(true, command.as_bytes())
         .await
         .map_err(remote)?;
 
@@ -189,40 +168,40 @@ pub async fn run_on_channel(
 
     let mut outcome = ExecOutcome::default();
     let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut killing: Option<tokio::time::Instant> = None;
-    let mut sent_kill = false;
-    let mut cancelled = false;
+    let mut stop = Stop::Running;
     // Whether the server said anything on the channel after our exec request (its reply,
     // output, an exit status): a channel that closes before that never ran the command.
     let mut answered = false;
+    let pid = |strip: &Option<MarkerStripper>| strip.as_ref().and_then(MarkerStripper::pid);
     tokio::pin!(cancel);
     loop {
-        let wake = match (killing, deadline) {
-            (Some(k), _) => Some(k),
-            (None, Some(d)) if !outcome.timed_out => Some(d),
-            _ => None,
+        let wake = match stop {
+            Stop::Running => deadline,
+            Stop::Term(at) | Stop::Kill(at) => Some(at),
         };
         let msg = tokio::select! {
             m = reader.wait() => m,
-            _ = &mut cancel, if !cancelled && killing.is_none() => {
-                cancelled = true;
-                let _ = writer.signal(Sig::TERM).await;
-                killing = Some(tokio::time::Instant::now() + TERM_GRACE);
+            _ = &mut cancel, if stop == Stop::Running => {
                 outcome.timed_out = true;
+                send_stop(&writer, killer, pid(&strip), Sig::TERM).await;
+                stop = Stop::Term(tokio::time::Instant::now() + TERM_GRACE);
                 continue;
             }
             _ = sleep_until(wake) => {
-                if !outcome.timed_out {
-                    outcome.timed_out = true;
-                    let _ = writer.signal(Sig::TERM).await;
-                    killing = Some(tokio::time::Instant::now() + TERM_GRACE);
-                } else if !sent_kill {
-                    sent_kill = true;
-                    let _ = writer.signal(Sig::KILL).await;
-                    let _ = writer.close().await;
-                    killing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
-                } else {
-                    break;
+                match stop {
+                    Stop::Running => {
+                        outcome.timed_out = true;
+                        send_stop(&writer, killer, pid(&strip), Sig::TERM).await;
+                        stop = Stop::Term(tokio::time::Instant::now() + TERM_GRACE);
+                    }
+                    Stop::Term(_) => {
+                        send_stop(&writer, killer, pid(&strip), Sig::KILL).await;
+                        stop = Stop::Kill(tokio::time::Instant::now() + CLOSE_GRACE);
+                    }
+                    Stop::Kill(_) => {
+                        outcome.remote_stopped = Some(false);
+                        break;
+                    }
                 }
                 continue;
             }
@@ -238,12 +217,25 @@ pub async fn run_on_channel(
                     | ChannelMsg::Eof
             )
         );
+        if stop != Stop::Running {
+            // So far unconfirmed; the server's close (the loop's last message) confirms the
+            // end. A lost connection does not: sshd leaves a non-PTY command running.
+            outcome.remote_stopped = Some(matches!(msg, Some(ChannelMsg::Close)));
+        }
         match msg {
             Some(ChannelMsg::Data { data }) => {
-                let _ = out.send(ExecOutput::Stdout(data)).await;
+                let data = match (&mut strip, req.tty) {
+                    (Some(s), Some(_)) => s.push(&data),
+                    _ => data,
+                };
+                send_output(&out, ExecOutput::Stdout(data)).await;
             }
             Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                let _ = out.send(ExecOutput::Stderr(data)).await;
+                let data = match (&mut strip, req.tty) {
+                    (Some(s), None) => s.push(&data),
+                    _ => data,
+                };
+                send_output(&out, ExecOutput::Stderr(data)).await;
             }
             Some(ChannelMsg::ExitStatus { exit_status }) => outcome.exit_status = Some(exit_status),
             Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
@@ -268,87 +260,48 @@ pub async fn run_on_channel(
         }
     }
     stdin_task.abort();
+    // Bytes held back as a possible marker that never completed are output after all.
+    if let Some(s) = &mut strip {
+        let rest = s.finish();
+        let chunk = match req.tty {
+            Some(_) => ExecOutput::Stdout(rest),
+            None => ExecOutput::Stderr(rest),
+        };
+        send_output(&out, chunk).await;
+    }
     let _ = writer.close().await;
     outcome.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(outcome)
+}
+
+/// Passes on a non-empty chunk (a consumer that went away is not our failure).
+async fn send_output(out: &mpsc::Sender<ExecOutput>, chunk: ExecOutput) {
+    let empty = match &chunk {
+        ExecOutput::Stdout(b) | ExecOutput::Stderr(b) => b.is_empty(),
+    };
+    if !empty {
+        let _ = out.send(chunk).await;
+    }
+}
+
+/// One step of a stop: the `signal` request (honoured by OpenSSH for non-root logins), and
+/// the `kill` of the process group from a second channel when its pid is known.
+async fn send_stop(
+    writer: &russh::ChannelWriteHalf<Msg>,
+    killer: Option<&dyn ChannelSource>,
+    pid: Option<u32>,
+    sig: Sig,
+) {
+    let name = sig_name(&sig);
+    let _ = writer.signal(sig).await;
+    if let (Some(source), Some(pid)) = (killer, pid) {
+        kill_remote(source, pid, &name).await;
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Most bytes of each stream kept for the JSON reply; the rest is counted, not kept.
-pub const MAX_CAPTURE: usize = 64 * 1024 * 1024;
-
-/// Collected output of one stream, bounded by [`MAX_CAPTURE`].
-#[derive(Default)]
-pub struct Capture {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
-
-impl Capture {
-    /// Appends a chunk, dropping what exceeds the cap.
-    pub fn push(&mut self, chunk: &[u8]) {
-        let room = MAX_CAPTURE.saturating_sub(self.bytes.len());
-        let take = room.min(chunk.len());
-        self.bytes.extend_from_slice(&chunk[..take]);
-        self.dropped += (chunk.len() - take) as u64;
-    }
-
-    /// Adds `name` (lossy text), `name_b64` when not UTF-8, and `name_truncated_bytes`.
-    pub fn write_into(&self, obj: &mut serde_json::Map<String, Value>, name: &str) {
-        match std::str::from_utf8(&self.bytes) {
-            Ok(s) => {
-                obj.insert(name.into(), s.into());
-            }
-            Err(_) => {
-                obj.insert(name.into(), String::from_utf8_lossy(&self.bytes).into());
-                obj.insert(
-                    format!("{name}_b64"),
-                    base64::engine::general_purpose::STANDARD
-                        .encode(&self.bytes)
-                        .into(),
-                );
-            }
-        }
-        if self.dropped > 0 {
-            obj.insert(format!("{name}_truncated_bytes"), self.dropped.into());
-        }
-    }
-}
-
-/// The JSON data of a finished exec.
-pub fn outcome_json(outcome: &ExecOutcome, out: &Capture, err: &Capture) -> Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("exit_status".into(), json!(outcome.exit_status));
-    if let Some(sig) = &outcome.exit_signal {
-        obj.insert("exit_signal".into(), json!(sig));
-    }
-    out.write_into(&mut obj, "stdout");
-    err.write_into(&mut obj, "stderr");
-    obj.insert("duration_ms".into(), json!(outcome.duration_ms));
-    Value::Object(obj)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_ssh_and_shell_conventions() {
-        let o = |s: Option<u32>, sig: Option<&str>, t: bool| ExecOutcome {
-            exit_status: s,
-            exit_signal: sig.map(String::from),
-            timed_out: t,
-            duration_ms: 0,
-        };
-        assert_eq!(o(Some(42), None, false).exit_code(), 42);
-        assert_eq!(o(None, Some("KILL"), false).exit_code(), 137);
-        assert_eq!(o(Some(0), None, true).exit_code(), 124);
-        assert_eq!(o(None, None, false).exit_code(), 255);
     }
 }

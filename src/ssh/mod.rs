@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod client;
 pub mod exec;
+pub mod exec_outcome;
+pub mod exec_stop;
 pub mod forward;
 pub mod known_hosts;
 pub mod ssh_config;

@@ -150,6 +150,8 @@ pub struct App {
     pub scroll: usize,
     /// A one-line message for the footer.
     pub message: Option<String>,
+    /// A standing hint for the footer, shown when there is no message (`agentssh demo`).
+    pub banner: Option<String>,
     /// The daemon pid, for the title.
     pub daemon_pid: Option<u64>,
     /// "Now" for relative times, ms since epoch (set by the runtime, so tests are stable).
@@ -175,6 +177,7 @@ impl Default for App {
             holding: false,
             scroll: 0,
             message: None,
+            banner: None,
             daemon_pid: None,
             now_ms: 0,
             replay: None,

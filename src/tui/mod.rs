@@ -241,6 +241,7 @@ fn connect_request(profile: &str) -> Result<Request> {
         wait_ms: 0,
         limit: 0,
         reconnect: false,
+        shell_integration: true,
         no_record: false,
     })
 }
@@ -260,7 +261,11 @@ pub async fn run_dashboard() -> Result<()> {
         signal(SignalKind::terminate()).map_err(|e| Error::local_io("SIGTERM", &e))?;
     let mut hup_sig = signal(SignalKind::hangup()).map_err(|e| Error::local_io("SIGHUP", &e))?;
     let mut int_sig = signal(SignalKind::interrupt()).map_err(|e| Error::local_io("SIGINT", &e))?;
-    let mut app = App::default();
+    let mut app = App {
+        // Set by `agentssh demo` for the dashboard it opens.
+        banner: std::env::var("AGENTSSH_DASHBOARD_BANNER").ok(),
+        ..App::default()
+    };
     let debug_panic = std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v == "tui");
     let io = |e: std::io::Error| Error::local_io("drawing the dashboard", &e);
     let mut last_tick = std::time::Instant::now();

@@ -364,7 +364,7 @@ fn draw_activity(f: &mut Frame, app: &App, area: Rect) {
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     // A message comes first so a narrow terminal never cuts it off; the keys follow.
     let mut spans = Vec::new();
-    if let Some(m) = &app.message {
+    if let Some(m) = app.message.as_ref().or(app.banner.as_ref()) {
         spans.push(Span::styled(
             format!(" {m} │"),
             Style::default().fg(Color::Yellow),

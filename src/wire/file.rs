@@ -52,6 +52,9 @@ pub enum FileAction {
         remote: String,
         /// Directories too.
         recursive: bool,
+        /// Create missing parent directories of the destination.
+        #[serde(default)]
+        parents: bool,
     },
     /// Remote → local.
     Download {
@@ -82,6 +85,9 @@ pub enum FileAction {
         content: Option<String>,
         /// Append instead of replacing.
         append: bool,
+        /// Create missing parent directories first.
+        #[serde(default)]
+        parents: bool,
     },
     /// Find and replace inside a file, atomically.
     Edit {
@@ -103,6 +109,13 @@ pub enum FileAction {
         /// Directories and their contents too.
         recursive: bool,
     },
+    /// Create a directory.
+    Mkdir {
+        /// Remote path.
+        remote: String,
+        /// Missing parents too, and an existing directory is fine (`mkdir -p`).
+        parents: bool,
+    },
 }
 
 impl FileAction {
@@ -116,6 +129,7 @@ impl FileAction {
             FileAction::Write { .. } => "write",
             FileAction::Edit { .. } => "edit",
             FileAction::Delete { .. } => "delete",
+            FileAction::Mkdir { .. } => "mkdir",
         }
     }
 
@@ -138,7 +152,8 @@ impl FileAction {
             | FileAction::Read { remote, .. }
             | FileAction::Write { remote, .. }
             | FileAction::Edit { remote, .. }
-            | FileAction::Delete { remote, .. } => remote,
+            | FileAction::Delete { remote, .. }
+            | FileAction::Mkdir { remote, .. } => remote,
         }
     }
 }
@@ -162,9 +177,11 @@ impl FileRequest {
                 local,
                 remote,
                 recursive,
+                parents,
             } => format!(
-                "file upload{} {} -> {remote}",
+                "file upload{}{} {} -> {remote}",
                 if *recursive { " --recursive" } else { "" },
+                if *parents { " --parents" } else { "" },
                 local.display()
             ),
             FileAction::Download {
@@ -176,9 +193,19 @@ impl FileRequest {
                 if *recursive { " --recursive" } else { "" },
                 local.display()
             ),
-            FileAction::Write { remote, append, .. } => format!(
-                "file write{} {remote}",
-                if *append { " --append" } else { "" }
+            FileAction::Write {
+                remote,
+                append,
+                parents,
+                ..
+            } => format!(
+                "file write{}{} {remote}",
+                if *append { " --append" } else { "" },
+                if *parents { " --parents" } else { "" }
+            ),
+            FileAction::Mkdir { remote, parents } => format!(
+                "file mkdir{} {remote}",
+                if *parents { " --parents" } else { "" }
             ),
             FileAction::Delete { remote, recursive } => format!(
                 "file delete{} {remote}",

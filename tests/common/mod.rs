@@ -22,6 +22,7 @@
 pub mod fault_proxy;
 pub mod late_listener;
 pub mod russh_server;
+pub mod sessions;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -264,6 +265,10 @@ pub struct SshdOptions {
     pub extra_config: String,
     /// Public key lines written to the server's `authorized_keys` (used by every user).
     pub authorized_keys: Vec<String>,
+    /// Let `root` log in with a key (`PermitRootLogin prohibit-password`): OpenSSH runs a
+    /// root session without a privilege-separated child, which changes what works (e.g. it
+    /// refuses `signal` requests).
+    pub permit_root: bool,
 }
 
 impl Default for SshdOptions {
@@ -274,6 +279,7 @@ impl Default for SshdOptions {
             max_sessions: None,
             extra_config: String::new(),
             authorized_keys: Vec::new(),
+            permit_root: false,
         }
     }
 }
@@ -489,8 +495,13 @@ impl Sshd {
         let _ = writeln!(c, "PermitEmptyPasswords no");
         let _ = writeln!(c, "KbdInteractiveAuthentication no");
         let _ = writeln!(c, "PubkeyAuthentication yes");
-        let _ = writeln!(c, "PermitRootLogin no");
-        let _ = writeln!(c, "AllowUsers {TEST_USER} {BENCH_USER}");
+        if self.opts.permit_root {
+            let _ = writeln!(c, "PermitRootLogin prohibit-password");
+            let _ = writeln!(c, "AllowUsers {TEST_USER} {BENCH_USER} root");
+        } else {
+            let _ = writeln!(c, "PermitRootLogin no");
+            let _ = writeln!(c, "AllowUsers {TEST_USER} {BENCH_USER}");
+        }
         if self.opts.sftp {
             let _ = writeln!(c, "Subsystem sftp internal-sftp");
         }

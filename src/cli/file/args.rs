@@ -36,30 +36,72 @@ pub struct FileConn {
     pub method: MethodArg,
 }
 
-// `file upload` / `file download`.
+// `file upload`.
 #[derive(Debug, Args)]
-pub struct TransferArgs {
+pub struct UploadArgs {
     #[command(flatten)]
     pub fc: FileConn,
-    /// Local path.
+    /// Local file (or directory, with --recursive) to send.
     #[arg(long, value_name = "PATH")]
     pub local: String,
-    /// Remote path (an existing directory, or one ending in '/', receives the source by name).
+    /// Where it goes on the server (an existing directory, or a path ending in '/', receives it under its own name; otherwise the path names the copy).
     #[arg(long, value_name = "PATH")]
     pub remote: String,
-    /// Copy directories and everything under them.
+    /// Upload a directory and everything under it.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+    /// Create the missing parent directories of the destination first (like mkdir -p).
+    #[arg(long)]
+    pub parents: bool,
+}
+
+// `file download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote file (or directory, with --recursive) to fetch.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+    /// Where it goes on this machine (an existing directory, or a path ending in '/', receives it under its own name; otherwise the path names the copy).
+    #[arg(long, value_name = "PATH")]
+    pub local: String,
+    /// Download a directory and everything under it.
     #[arg(long, short = 'r')]
     pub recursive: bool,
 }
 
-// `file ls` / `file read`.
+// `file ls`.
 #[derive(Debug, Args)]
-pub struct RemoteArgs {
+pub struct LsArgs {
     #[command(flatten)]
     pub fc: FileConn,
-    /// Remote path.
+    /// Remote directory to list (a file is described on its own).
     #[arg(long, value_name = "PATH")]
     pub remote: String,
+}
+
+// `file read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote file to print.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+}
+
+// `file mkdir`.
+#[derive(Debug, Args)]
+pub struct MkdirArgs {
+    #[command(flatten)]
+    pub fc: FileConn,
+    /// Remote directory to create.
+    #[arg(long, value_name = "PATH")]
+    pub remote: String,
+    /// Create missing parent directories too, and accept an existing directory (like mkdir -p).
+    #[arg(long)]
+    pub parents: bool,
 }
 
 // `file write`.
@@ -67,7 +109,7 @@ pub struct RemoteArgs {
 pub struct WriteArgs {
     #[command(flatten)]
     pub fc: FileConn,
-    /// Remote path.
+    /// Remote file to replace or create (through a symlink, its target is written).
     #[arg(long, value_name = "PATH")]
     pub remote: String,
     /// The new content, taken literally (use $'...' for escapes, or --stdin).
@@ -84,6 +126,9 @@ pub struct WriteArgs {
     /// Append instead of replacing (not atomic).
     #[arg(long)]
     pub append: bool,
+    /// Create the missing parent directories first (like mkdir -p).
+    #[arg(long)]
+    pub parents: bool,
 }
 
 // `file edit`.
@@ -91,7 +136,7 @@ pub struct WriteArgs {
 pub struct EditArgs {
     #[command(flatten)]
     pub fc: FileConn,
-    /// Remote path.
+    /// Remote file to change.
     #[arg(long, value_name = "PATH")]
     pub remote: String,
     /// Text to find (a regex with --regex).
@@ -113,7 +158,7 @@ pub struct EditArgs {
 pub struct DeleteArgs {
     #[command(flatten)]
     pub fc: FileConn,
-    /// Remote path (never /, ~ or the home directory).
+    /// Remote file, symlink or directory to delete (never /, ~ or the home directory).
     #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     pub remote: String,
     /// Delete a directory and everything under it.
@@ -129,21 +174,21 @@ pub enum FileCommand {
     #[command(
         after_help = "Examples:\n  agentssh file upload -p prod --local ./app.tar.gz --remote /tmp/\n  agentssh --json file upload -p prod --local ./site --remote /var/www/site --recursive"
     )]
-    Upload(TransferArgs),
+    Upload(UploadArgs),
     /// Copy a remote file (or tree, with --recursive) here; modes and mtimes kept.
     #[command(
         after_help = "Example:\n  agentssh file download -p prod --remote /var/log/app.log --local ./app.log"
     )]
-    Download(TransferArgs),
+    Download(DownloadArgs),
     /// List a directory: name, type, size, mode, mtime, link target.
     #[command(after_help = "Example:\n  agentssh --json file ls -p prod --remote /var/www")]
-    Ls(RemoteArgs),
+    Ls(LsArgs),
     /// Print a file (text mode: its bytes as they are; JSON: content or content_b64).
     #[command(after_help = "Example:\n  agentssh file read -p prod --remote /etc/app.ini")]
-    Read(RemoteArgs),
+    Read(ReadArgs),
     /// Replace a file atomically (mode kept), or append to it.
     #[command(
-        after_help = "Examples:\n  agentssh file write -p prod --remote /etc/app.ini --content $'[app]\\nport=8080\\n'\n  tar c dir | agentssh file write -p prod --remote /tmp/dir.tar --stdin"
+        after_help = "Examples:\n  agentssh file write -p prod --remote /etc/app.ini --content $'[app]\\nport=8080\\n'\n  tar c dir | agentssh file write -p prod --remote /tmp/dir.tar --stdin\n  agentssh file write -p prod --remote /srv/new/dir/app.ini --content x --parents"
     )]
     Write(WriteArgs),
     /// Find and replace in a file atomically; fails with not_found if nothing matched.
@@ -156,6 +201,11 @@ pub enum FileCommand {
         after_help = "Example:\n  agentssh file delete -p prod --remote /tmp/build --recursive"
     )]
     Delete(DeleteArgs),
+    /// Create a directory (with --parents: its missing parents too, like mkdir -p).
+    #[command(
+        after_help = "Example:\n  agentssh --json file mkdir -p prod --remote /srv/app/releases --parents"
+    )]
+    Mkdir(MkdirArgs),
 }
 
 impl FileCommand {
@@ -166,11 +216,49 @@ impl FileCommand {
 
     fn fc(&self) -> &FileConn {
         match self {
-            FileCommand::Upload(a) | FileCommand::Download(a) => &a.fc,
-            FileCommand::Ls(a) | FileCommand::Read(a) => &a.fc,
+            FileCommand::Upload(a) => &a.fc,
+            FileCommand::Download(a) => &a.fc,
+            FileCommand::Ls(a) => &a.fc,
+            FileCommand::Read(a) => &a.fc,
+            FileCommand::Mkdir(a) => &a.fc,
             FileCommand::Write(a) => &a.fc,
             FileCommand::Edit(a) => &a.fc,
             FileCommand::Delete(a) => &a.fc,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::cli::args::Cli;
+
+    /// The help line of `--name` of `file SUB`.
+    fn help_of(sub: &str, name: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let file = cmd.find_subcommand("file").expect("file");
+        let sub = file.find_subcommand(sub).expect("subcommand");
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_id() == name)
+            .unwrap_or_else(|| panic!("no --{name}"));
+        arg.get_help().map(|h| h.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_file_command_describes_its_own_direction() {
+        assert!(help_of("upload", "local").contains("to send"));
+        assert!(help_of("upload", "remote").contains("on the server"));
+        assert!(help_of("download", "remote").contains("to fetch"));
+        assert!(help_of("download", "local").contains("on this machine"));
+        assert!(!help_of("download", "remote").contains("receives"));
+        assert!(help_of("ls", "remote").contains("to list"));
+        assert!(help_of("read", "remote").contains("to print"));
+        assert!(help_of("write", "remote").contains("to replace or create"));
+        assert!(help_of("edit", "remote").contains("to change"));
+        assert!(help_of("delete", "remote").contains("to delete"));
+        assert!(help_of("mkdir", "remote").contains("to create"));
     }
 }

@@ -1,4 +1,4 @@
-//! `agentssh file ...`: upload, download, ls, read, write, edit, delete.
+//! `agentssh file ...`: upload, download, ls, read, write, edit, delete, mkdir.
 //!
 //! Through the daemon (the default) the CLI sends absolute local paths and the daemon,
 //! running as the same user, reads and writes them itself; only `read` output and
@@ -20,7 +20,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 pub use args::{
-    DeleteArgs, EditArgs, FileCommand, FileConn, MethodArg, RemoteArgs, TransferArgs, WriteArgs,
+    DeleteArgs, DownloadArgs, EditArgs, FileCommand, FileConn, LsArgs, MethodArg, MkdirArgs,
+    ReadArgs, UploadArgs, WriteArgs,
 };
 use render::{render, Bar, ContentOut};
 
@@ -82,6 +83,7 @@ fn build(cmd: FileCommand) -> Result<(FileConn, FileAction)> {
                     local,
                     remote: a.remote,
                     recursive: a.recursive,
+                    parents: a.parents,
                 },
             )
         }
@@ -115,6 +117,7 @@ fn build(cmd: FileCommand) -> Result<(FileConn, FileAction)> {
                     remote: a.remote,
                     content,
                     append: a.append,
+                    parents: a.parents,
                 },
             )
         }
@@ -133,6 +136,13 @@ fn build(cmd: FileCommand) -> Result<(FileConn, FileAction)> {
             FileAction::Delete {
                 remote: a.remote,
                 recursive: a.recursive,
+            },
+        ),
+        FileCommand::Mkdir(a) => (
+            a.fc,
+            FileAction::Mkdir {
+                remote: a.remote,
+                parents: a.parents,
             },
         ),
     })

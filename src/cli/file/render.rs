@@ -150,6 +150,14 @@ pub(super) fn render(action: &FileAction, v: &Value) -> String {
             )
         }
         FileAction::Delete { .. } => format!("deleted {} ({}) {via}", s(v, "path"), s(v, "type")),
+        FileAction::Mkdir { .. } => {
+            let done = if v["created"].as_bool() == Some(true) {
+                "created"
+            } else {
+                "already there:"
+            };
+            format!("{done} {} {via}", s(v, "path"))
+        }
     }
 }
 

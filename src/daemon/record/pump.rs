@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::writer::Item;
-use crate::daemon::session::{Event, Mark, SessionHandle, Status, Writer};
+use crate::daemon::session::{Event, Note, SessionHandle, Status, Writer};
 
 /// Output bytes queued for one writer before output is dropped.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
@@ -43,7 +43,7 @@ impl Pump {
                     let t = self.now();
                     self.send(Item::Resize(t, cols, rows), 0);
                 }
-                Event::Mark(m) => self.mark(label(&m)),
+                Event::Note(m) => self.mark(label(&m)),
                 Event::Changed => {
                     let status = h.ticks().borrow().status;
                     if status != self.status {
@@ -116,21 +116,21 @@ fn dropped_label(n: u64) -> String {
 }
 
 /// A marker's label: who typed how many bytes, never what.
-fn label(m: &Mark) -> String {
+fn label(m: &Note) -> String {
     match m {
-        Mark::Input {
+        Note::Input {
             who: Writer::Agent,
             bytes,
         } => format!("agent sent {bytes} bytes"),
-        Mark::Input {
+        Note::Input {
             who: Writer::Human,
             bytes,
         } => format!("human typed {bytes} bytes"),
-        Mark::Control(Some(holder)) => format!("control taken by {holder}"),
-        Mark::Control(None) => "control returned to the agent".into(),
-        Mark::RunStarted(n) => format!("session run started ({n}-byte command)"),
-        Mark::RunEnded(Some(s)) => format!("session run ended (exit status {s})"),
-        Mark::RunEnded(None) => "session run ended (no exit status)".into(),
+        Note::Control(Some(holder)) => format!("control taken by {holder}"),
+        Note::Control(None) => "control returned to the agent".into(),
+        Note::RunStarted(n) => format!("session run started ({n}-byte command)"),
+        Note::RunEnded(Some(s)) => format!("session run ended (exit status {s})"),
+        Note::RunEnded(None) => "session run ended (no exit status)".into(),
     }
 }
 
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn marks_never_carry_input() {
-        let l = label(&Mark::Input {
+        let l = label(&Note::Input {
             who: Writer::Human,
             bytes: 7,
         });

@@ -9,12 +9,14 @@ use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::{mpsc, watch};
 
-use super::run::{Marker, MarkerScanner};
+use super::attention::{Attention, State};
+use super::marks::{Mark, MarkKind, MarkScanner};
 use super::running::ActiveRun;
 use super::{
-    Cmd, Controller, Event, Mark, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta,
+    Cmd, Controller, Event, Note, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta,
     Status, Tick, Writer,
 };
+use super::{NeedsHuman, Resolution};
 use crate::daemon::pool::{Lease, Pool};
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{CleanLog, RawRing, Screen};
@@ -28,6 +30,12 @@ const SCROLLBACK: usize = 1000;
 const MAX_RECONNECT_ATTEMPTS: u32 = 120;
 /// Longest pause between reconnect attempts.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(30);
+/// Quiet time after which the cursor line is judged (a question means `input`).
+const QUIET_FOR_STATE: Duration = Duration::from_millis(400);
+/// Run marks kept for `session run` lookups.
+const RUN_MARKS_KEPT: usize = 64;
+/// Times the hooks are installed again in shells started inside the session.
+const MAX_REINSTALLS: u32 = 16;
 
 struct Subscriber {
     tx: mpsc::Sender<Event>,
@@ -90,6 +98,8 @@ pub(super) fn spawn_actor(
         raw_total: 0,
         status: Status::Running,
         markers: 0,
+        state: State::Busy,
+        installing: false,
     });
     let meta = Arc::new(meta);
     let actor = Actor {
@@ -99,8 +109,15 @@ pub(super) fn spawn_actor(
         raw: RawRing::new(crate::screen::DEFAULT_RAW_CAP),
         log: CleanLog::with_width(cols),
         screen: Screen::new(rows, cols, SCROLLBACK),
-        scanner: MarkerScanner::default(),
+        scanner: MarkScanner::default(),
         markers: Vec::new(),
+        attention: Attention::default(),
+        needs_human: None,
+        resolutions: std::collections::VecDeque::new(),
+        asks: 0,
+        reinstalls: 0,
+        quiet_at: None,
+        self_tx: tx.downgrade(),
         cursor: 0,
         cols,
         rows,
@@ -126,8 +143,24 @@ struct Actor {
     raw: RawRing,
     log: CleanLog,
     screen: Screen,
-    scanner: MarkerScanner,
-    markers: Vec<Marker>,
+    scanner: MarkScanner,
+    /// Marks of `session run`s (they carry a run id), newest last.
+    markers: Vec<Mark>,
+    /// Prompt/busy/input, the last exit status and the command history.
+    attention: Attention,
+    /// The agent's open request for a human.
+    needs_human: Option<NeedsHuman>,
+    /// How recent requests for a human ended, newest last.
+    resolutions: std::collections::VecDeque<Resolution>,
+    /// Requests for a human so far (for their ids).
+    asks: u64,
+    /// Installs of the hooks into shells started inside the session, so far.
+    reinstalls: u32,
+    /// When the output will have been quiet long enough to judge the cursor line.
+    quiet_at: Option<tokio::time::Instant>,
+    /// This actor's own command queue (weak, so it never keeps the actor alive), for the task
+    /// that re-installs shell integration after a reconnect.
+    self_tx: mpsc::WeakSender<Cmd>,
     cursor: u64,
     cols: u16,
     rows: u16,
@@ -155,6 +188,7 @@ impl Actor {
         loop {
             tokio::select! {
                 msg = read_pty(&mut self.pty) => self.on_channel(msg, &re_tx),
+                () = quiet(self.quiet_at) => self.on_quiet(),
                 cmd = rx.recv() => match cmd {
                     Some(Cmd::Close { reply }) => {
                         self.close().await;
@@ -172,12 +206,22 @@ impl Actor {
         }
     }
 
+    /// What the session is doing, `closed` once it no longer runs.
+    fn state(&self) -> State {
+        match self.status {
+            Status::Running | Status::Reconnecting => self.attention.state(),
+            Status::Disconnected | Status::Closed => State::Closed,
+        }
+    }
+
     fn bump(&self) {
         let markers = self.markers.len() as u64;
         let tick = Tick {
             raw_total: self.raw.total_written(),
             status: self.status,
             markers,
+            state: self.state(),
+            installing: self.run.as_ref().is_some_and(|r| r.is_setup()),
         };
         self.tick.send_replace(tick);
         self.meta.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -206,7 +250,17 @@ impl Actor {
     fn on_output(&mut self, chunk: Bytes) {
         match self.run.as_mut() {
             Some(run) if run.concealing() => {
-                for part in run.pass(chunk) {
+                let parts = run.pass(chunk);
+                if run.is_setup() && !run.concealing() {
+                    // The hooks are in (their first marked prompt came) or they failed (too
+                    // much output without it): either way the setup is over.
+                    if !run.found {
+                        self.attention.integration = false;
+                    }
+                    self.run = None;
+                    self.bump();
+                }
+                for part in parts {
                     self.feed(part);
                 }
             }
@@ -225,21 +279,52 @@ impl Actor {
         for (end, payload) in self.scanner.scan(data) {
             self.log.push_raw(&data[start..end]);
             start = end;
-            if let Some(m) = Marker::parse(&payload, self.log.end_offset(), self.log.pending()) {
-                if m.exit_status.is_some() && self.run.as_ref().is_some_and(|r| r.nonce == m.nonce)
+            let Some(m) = Mark::parse(
+                &payload,
+                &self.meta.nonce,
+                self.log.end_offset(),
+                self.log.pending(),
+            ) else {
+                continue;
+            };
+            let active = self
+                .run
+                .as_ref()
+                .filter(|r| m.run.is_some() && m.run.as_deref() == Some(r.id.as_str()));
+            let run_command = active.map(|r| r.command.clone());
+            self.attention
+                .on_mark(&m, &self.log, run_command.as_deref());
+            if m.kind == MarkKind::PromptStart
+                && self
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| !r.is_setup() && !r.concealing())
+            {
+                // Back at the prompt without the run's end mark (interrupted, or the shell
+                // abandoned the line): the session is free again.
+                self.run = None;
+                self.notify(Event::Note(Note::RunEnded(None)));
+            }
+            if let Some(run) = &m.run {
+                if matches!(m.kind, MarkKind::Finished(_))
+                    && self.run.as_ref().is_some_and(|r| &r.id == run)
                 {
-                    // The run's end marker: the session is free again.
-                    self.run = None;
-                    self.notify(Event::Mark(Mark::RunEnded(m.exit_status)));
+                    // The run's end mark: the session is free again.
+                    let setup = self.run.take().is_some_and(|r| r.is_setup());
+                    if let (false, MarkKind::Finished(status)) = (setup, &m.kind) {
+                        self.notify(Event::Note(Note::RunEnded(Some(*status))));
+                    }
                 }
                 self.markers.push(m);
-                if self.markers.len() > 64 {
+                if self.markers.len() > RUN_MARKS_KEPT {
                     self.markers.remove(0);
                 }
             }
         }
         self.log.push_raw(&data[start..]);
         self.screen.feed(data);
+        self.attention.on_output();
+        self.quiet_at = Some(tokio::time::Instant::now() + QUIET_FOR_STATE);
         self.updated_at = crate::now_ms();
         self.subscribers.retain(|s| !s.tx.is_closed());
         for s in &mut self.subscribers {
@@ -299,6 +384,53 @@ impl Actor {
         });
     }
 
+    /// Output has been quiet: judge the cursor line; and when a shell prompt shows without
+    /// marks where marks were flowing (`exec bash`, `su -`, `sudo -i` started a new shell),
+    /// install the hooks in that shell too.
+    fn on_quiet(&mut self) {
+        self.quiet_at = None;
+        if self.attention.on_quiet(self.log.pending()) {
+            self.bump();
+        }
+        let unmarked_prompt = self.meta.shell_integration
+            && self.attention.integration
+            && self.run.is_none()
+            && self.attention.state() == State::Busy
+            && super::attention::looks_like_posix_prompt(self.log.pending());
+        if unmarked_prompt && self.reinstalls < MAX_REINSTALLS {
+            self.reinstalls += 1;
+            tracing::info!(session = %self.meta.id, "unmarked shell prompt: installing the hooks again");
+            self.spawn_install(false);
+        }
+    }
+
+    /// Installs shell integration in the new shell after a reconnect, from a task of its own
+    /// (it waits for the shell's first prompt, and the actor never waits).
+    fn reinstall_integration(&self) {
+        self.spawn_install(true);
+    }
+
+    /// Runs [`super::integration::install`] on a task of its own; `check_login_shell` asks the
+    /// account's login shell first (not possible for a shell started by `su`).
+    fn spawn_install(&self, check_login_shell: bool) {
+        let Some(tx) = self.self_tx.upgrade() else {
+            return;
+        };
+        if !self.meta.shell_integration {
+            return;
+        }
+        let handle = SessionHandle {
+            meta: self.meta.clone(),
+            tx,
+            tick: self.tick.subscribe(),
+        };
+        tokio::spawn(async move {
+            if !super::integration::install(&handle, check_login_shell).await {
+                handle.integration_failed().await;
+            }
+        });
+    }
+
     fn on_reconnected(&mut self, result: Reconnected, re_tx: &mpsc::Sender<Reconnected>) {
         if self.status != Status::Reconnecting {
             return;
@@ -308,6 +440,10 @@ impl Actor {
                 self.pty = Some(pty);
                 self.reconnects += 1;
                 self.reconnect_attempts = 0;
+                // A new shell: no marks until the hooks are installed again.
+                self.attention = Attention::default();
+                self.run = None;
+                self.reinstall_integration();
                 self.on_output(Bytes::from_static(
                     b"\r\n[agentssh] reconnected after the connection dropped; the previous shell state (directory, variables, running programs) was lost\r\n",
                 ));
@@ -363,6 +499,11 @@ impl Actor {
             last_input: self.last_input.clone(),
             created_at: self.meta.created_at,
             updated_at: self.updated_at,
+            state: self.state(),
+            state_since: self.attention.since(),
+            last_exit_status: self.attention.last_exit(),
+            shell_integration: self.attention.integration,
+            needs_human: self.needs_human.clone(),
         }
     }
 
@@ -446,13 +587,73 @@ impl Actor {
                 let r = self.log.read(from, usize::MAX);
                 let _ = reply.send((r, self.log.pending().len() as u64));
             }
-            Cmd::MarkerAt { nonce, end, reply } => {
-                let found = self
-                    .markers
-                    .iter()
-                    .rev()
-                    .find(|m| m.nonce == nonce && m.exit_status.is_some() == end);
+            Cmd::RunMark { run, end, reply } => {
+                let found = self.markers.iter().rev().find(|m| {
+                    m.run.as_deref() == Some(run.as_str())
+                        && match m.kind {
+                            MarkKind::Finished(_) => end,
+                            MarkKind::OutputStart => !end,
+                            _ => false,
+                        }
+                });
                 let _ = reply.send(found.cloned());
+            }
+            Cmd::Install { line, reply } => {
+                let result = match &self.run {
+                    Some(run) => Err(busy_err(&self.meta.id, run)),
+                    None => self.write(line, Writer::Agent, None).await,
+                };
+                if result.is_ok() {
+                    self.run = Some(ActiveRun::setup(&self.meta.nonce));
+                    // Waiters (the installer, agent input) learn of it from the tick.
+                    self.bump();
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::Ask { message, reply } => {
+                // A new request replaces an open one, which counts as dismissed.
+                self.resolve("dismissed", 0);
+                self.asks += 1;
+                let request = format!("h{}", self.asks);
+                self.needs_human = Some(NeedsHuman {
+                    request: request.clone(),
+                    message: message.chars().take(super::ask::MESSAGE_CAP).collect(),
+                    since: crate::now_ms(),
+                });
+                self.notify(Event::Changed);
+                self.bump();
+                let _ = reply.send(request);
+            }
+            Cmd::AskState {
+                dismiss,
+                request,
+                reply,
+            } => {
+                let answer = if dismiss {
+                    self.resolve("dismissed", 0)
+                } else {
+                    self.resolutions
+                        .iter()
+                        .rev()
+                        .find(|r| Some(&r.request) == request.as_ref())
+                        .cloned()
+                };
+                let _ = reply.send(answer);
+            }
+            Cmd::IntegrationFailed => {
+                self.attention.integration = false;
+                self.bump();
+            }
+            Cmd::ActiveRun { reply } => {
+                let _ = reply.send(
+                    self.run
+                        .as_ref()
+                        .filter(|r| !r.is_setup())
+                        .map(|r| r.id.clone()),
+                );
+            }
+            Cmd::History { limit, reply } => {
+                let _ = reply.send(self.attention.history(limit));
             }
             Cmd::Screen { reply } => {
                 let _ = reply.send(self.screen.snapshot());
@@ -497,6 +698,13 @@ impl Actor {
                     self.holders.push(holder);
                 }
                 let was_human = matches!(self.controller, Controller::Human { .. });
+                if let (None, Controller::Human { since_ms, .. }) =
+                    (self.holders.first(), &self.controller)
+                {
+                    // The last human handed back: that answers the agent's request.
+                    let held = crate::now_ms().saturating_sub(*since_ms);
+                    self.resolve("human", held);
+                }
                 self.controller = match (self.holders.first(), &self.controller) {
                     (None, _) => Controller::Agent,
                     // Keep the original "since" while any human still holds it.
@@ -511,10 +719,10 @@ impl Actor {
                 };
                 match (&self.controller, was_human) {
                     (Controller::Human { holder, .. }, false) => {
-                        let mark = Mark::Control(Some(holder.clone()));
-                        self.notify(Event::Mark(mark));
+                        let note = Note::Control(Some(holder.clone()));
+                        self.notify(Event::Note(note));
                     }
-                    (Controller::Agent, true) => self.notify(Event::Mark(Mark::Control(None))),
+                    (Controller::Agent, true) => self.notify(Event::Note(Note::Control(None))),
                     _ => {}
                 }
                 self.notify(Event::Changed);
@@ -522,7 +730,7 @@ impl Actor {
                 let _ = reply.send(Ok(self.controller.clone()));
             }
             Cmd::BeginRun {
-                nonce,
+                run: id,
                 command,
                 line,
                 reply,
@@ -532,18 +740,23 @@ impl Actor {
                     None => self.write(line, Writer::Agent, None).await,
                 };
                 if result.is_ok() {
-                    self.notify(Event::Mark(Mark::RunStarted(command.len())));
-                    self.last_input = Some(command.chars().take(200).collect());
-                    self.run = Some(ActiveRun::new(nonce, command));
+                    let run = ActiveRun::new(&self.meta.nonce, id, command);
+                    if !run.is_setup() {
+                        self.notify(Event::Note(Note::RunStarted(run.command.len())));
+                    }
+                    self.last_input = Some(run.command.chars().take(200).collect());
+                    self.run = Some(run);
                 }
                 let _ = reply.send(result);
             }
-            Cmd::EndRun { nonce } => {
-                if let Some(mut run) = self.run.take_if(|r| r.nonce == nonce) {
+            Cmd::EndRun { run: id } => {
+                if let Some(mut run) = self.run.take_if(|r| r.id == id) {
                     for part in run.release() {
                         self.feed(part);
                     }
-                    self.notify(Event::Mark(Mark::RunEnded(None)));
+                    if !run.is_setup() {
+                        self.notify(Event::Note(Note::RunEnded(None)));
+                    }
                 }
             }
             Cmd::ConnectionHandle { reply } => {
@@ -572,18 +785,38 @@ impl Actor {
         }
         let writer = self.writer()?;
         let bytes = data.len();
-        writer.data_bytes(data).await.map_err(|e| {
+        writer.data_bytes(data.clone()).await.map_err(|e| {
             Error::new(
                 ErrorCode::SessionClosed,
                 format!("cannot write to session {}: {e}", self.meta.id),
             )
         })?;
-        self.notify(Event::Mark(Mark::Input { who, bytes }));
+        self.notify(Event::Note(Note::Input { who, bytes }));
         if let Some(n) = note {
             self.last_input = Some(n);
         }
+        if self.attention.on_write(who, &data) {
+            self.bump();
+        }
         self.updated_at = crate::now_ms();
         Ok(())
+    }
+
+    /// Ends the open request for a human, if any, as `by`; returns how it ended.
+    fn resolve(&mut self, by: &'static str, held_ms: u64) -> Option<Resolution> {
+        let open = self.needs_human.take()?;
+        let r = Resolution {
+            request: open.request,
+            resolved_by: by,
+            held_ms,
+        };
+        if self.resolutions.len() == 16 {
+            self.resolutions.pop_front();
+        }
+        self.resolutions.push_back(r.clone());
+        self.notify(Event::Changed);
+        self.bump();
+        Some(r)
     }
 
     async fn signal(&mut self, sig: Sig) -> Result<()> {
@@ -596,10 +829,21 @@ impl Actor {
         let writer = self.writer()?;
         match byte {
             // Through the PTY's line discipline: reaches the foreground job, as Ctrl-C would.
-            Some(b) => writer
-                .data_bytes(Bytes::from_static(b))
-                .await
-                .map_err(|e| Error::new(ErrorCode::SessionClosed, format!("signal failed: {e}"))),
+            Some(b) => {
+                writer
+                    .data_bytes(Bytes::from_static(b))
+                    .await
+                    .map_err(|e| {
+                        Error::new(ErrorCode::SessionClosed, format!("signal failed: {e}"))
+                    })?;
+                // Without prompt marks nothing else would tell that an interrupted run or job
+                // is over: the interrupt frees the session (with marks, the next prompt does).
+                if !self.attention.integration && self.run.as_ref().is_some_and(|r| !r.concealing())
+                {
+                    self.run = None;
+                }
+                Ok(())
+            }
             None => {
                 let _ = writer.signal(sig).await;
                 self.close().await;
@@ -611,11 +855,23 @@ impl Actor {
 
 /// The error an agent's write gets while a `session run` is in flight.
 fn busy_err(id: &str, run: &ActiveRun) -> Error {
+    if run.is_setup() {
+        return Error::new(
+            ErrorCode::SessionBusy,
+            format!("session {id} is busy installing shell integration; retry in a moment"),
+        );
+    }
     let command: String = run.command.chars().take(80).collect();
+    // Jobs (`session run --detach`) have ids starting with `j`.
+    let what = if run.id.starts_with('j') {
+        format!("job {} ('{command}')", run.id)
+    } else {
+        format!("`session run` of '{command}'")
+    };
     Error::new(
         ErrorCode::SessionBusy,
         format!(
-            "session {id} is busy: `session run` of '{command}' started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
+            "session {id} is busy: {what} started {} ms ago; wait for it to finish (or stop it with `session signal -s {id} --signal INT`)",
             run.started.elapsed().as_millis()
         ),
     )
@@ -630,6 +886,14 @@ fn display_holder(holders: &[String]) -> String {
     match holders.len() {
         0 | 1 => first.to_string(),
         n => format!("{first} and {} more", n - 1),
+    }
+}
+
+/// Resolves at `at`, never when there is nothing to wait for.
+async fn quiet(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,18 +20,24 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod actor;
+pub mod ask;
+pub mod attention;
+pub mod integration;
+pub mod marks;
 pub mod registry;
 pub mod requests;
 pub mod run;
 mod running;
 pub mod send;
+pub mod wait;
 
 use super::pool::Pool;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::{LogRead, ScreenSnapshot};
 use crate::wire::spec::ConnectSpec;
 use actor::{open_pty, spawn_actor};
-use run::Marker;
+use attention::{HistoryEntry, State};
+use marks::Mark;
 
 pub use registry::Registry;
 
@@ -76,8 +82,12 @@ pub struct Tick {
     pub raw_total: u64,
     /// Status now.
     pub status: Status,
-    /// Markers seen so far (for `session run`).
+    /// Run marks seen so far (for `session run`).
     pub markers: u64,
+    /// What the session is doing.
+    pub state: State,
+    /// Shell integration is being installed (agent input waits for it).
+    pub installing: bool,
 }
 
 /// An event for a subscriber.
@@ -97,12 +107,12 @@ pub enum Event {
     /// Status or controller changed.
     Changed,
     /// Something a recording notes beside the output; watchers ignore it.
-    Mark(Mark),
+    Note(Note),
 }
 
 /// What a session's recording marks beside its output (see [`crate::daemon::record`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mark {
+pub enum Note {
     /// Input was written: who wrote it and how many bytes, never the bytes themselves.
     Input {
         /// Agent or human.
@@ -129,6 +139,10 @@ pub struct SessionMeta {
     pub spec: ConnectSpec,
     /// Reconnect after a drop.
     pub reconnect: bool,
+    /// Install shell integration (prompt and command marks) in the shell.
+    pub shell_integration: bool,
+    /// The nonce every mark of this session carries (see [`marks`]).
+    pub nonce: String,
     /// Recorded to disk (not with `connect --no-record`).
     pub record: bool,
     /// Created, ms since epoch.
@@ -176,6 +190,38 @@ pub struct SessionInfo {
     pub created_at: u64,
     /// Last output or input, ms since epoch.
     pub updated_at: u64,
+    /// What the session is doing: prompt, busy, input or closed.
+    pub state: State,
+    /// Since when, ms since epoch.
+    pub state_since: u64,
+    /// Exit status of the last command that finished at the prompt (null until one did).
+    pub last_exit_status: Option<i32>,
+    /// Whether the shell's prompt and command marks are installed and seen.
+    pub shell_integration: bool,
+    /// The agent's open request for a human, if any.
+    pub needs_human: Option<NeedsHuman>,
+}
+
+/// An agent's request for a human (`session ask`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeedsHuman {
+    /// Request id (`h1`, ...), unique within the session.
+    pub request: String,
+    /// What the agent needs.
+    pub message: String,
+    /// Since when, ms since epoch.
+    pub since: u64,
+}
+
+/// How a request for a human ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// The request id.
+    pub request: String,
+    /// `human` (took control and handed it back) or `dismissed`.
+    pub resolved_by: &'static str,
+    /// How long the human held control (0 when dismissed).
+    pub held_ms: u64,
 }
 
 /// Who is writing.
@@ -232,10 +278,35 @@ pub(crate) enum Cmd {
         from: u64,
         reply: oneshot::Sender<(LogRead, u64)>,
     },
-    MarkerAt {
-        nonce: String,
+    RunMark {
+        run: String,
         end: bool,
-        reply: oneshot::Sender<Option<Marker>>,
+        reply: oneshot::Sender<Option<Mark>>,
+    },
+    /// Types the shell-integration hooks, hidden until the first prompt they mark.
+    Install {
+        line: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    History {
+        limit: usize,
+        reply: oneshot::Sender<Vec<HistoryEntry>>,
+    },
+    Ask {
+        message: String,
+        reply: oneshot::Sender<String>,
+    },
+    /// Installing shell integration failed: go on with heuristics.
+    IntegrationFailed,
+    /// The id of the run or job the session is busy with, if any.
+    ActiveRun {
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// With `dismiss`, dismisses the open request; with `request`, says how it ended.
+    AskState {
+        dismiss: bool,
+        request: Option<String>,
+        reply: oneshot::Sender<Option<Resolution>>,
     },
     Screen {
         reply: oneshot::Sender<ScreenSnapshot>,
@@ -262,14 +333,14 @@ pub(crate) enum Cmd {
     },
     /// Types a `session run` wrapper line and marks the session busy until its end marker.
     BeginRun {
-        nonce: String,
+        run: String,
         command: String,
         line: Bytes,
         reply: oneshot::Sender<Result<()>>,
     },
     /// The run `nonce` is over (timed out, failed or its caller left): the session is free.
     EndRun {
-        nonce: String,
+        run: String,
     },
     ConnectionHandle {
         reply: oneshot::Sender<Option<Arc<super::pool::PooledConn>>>,
@@ -302,8 +373,21 @@ impl SessionHandle {
         rx.await.map_err(|_| closed_err(&self.meta.id))
     }
 
-    /// Writes input; an agent is refused while a human holds control.
+    /// Writes input; an agent is refused while a human holds control. Input that meets the
+    /// installation of shell integration waits for it (a few seconds at most) instead of
+    /// failing.
     pub async fn write(&self, data: Bytes, who: Writer, note: Option<String>) -> Result<()> {
+        let first = self
+            .ask(|reply| Cmd::Write {
+                data: data.clone(),
+                who,
+                note: note.clone(),
+                reply,
+            })
+            .await?;
+        if !self.waited_for_install(&first).await {
+            return first;
+        }
         self.ask(|reply| Cmd::Write {
             data,
             who,
@@ -311,6 +395,26 @@ impl SessionHandle {
             reply,
         })
         .await?
+    }
+
+    /// When `result` is a refusal because shell integration is being installed, waits until
+    /// that is over and returns true (the caller tries once more).
+    async fn waited_for_install(&self, result: &Result<()>) -> bool {
+        let busy = matches!(result, Err(e) if e.code == ErrorCode::SessionBusy);
+        if !busy || !self.tick.borrow().installing {
+            return false;
+        }
+        let mut ticks = self.tick.clone();
+        let deadline = tokio::time::Instant::now() + integration::INSTALL_TIMEOUT * 2;
+        while ticks.borrow_and_update().installing {
+            if tokio::time::timeout_at(deadline, ticks.changed())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        true
     }
     /// Reads output.
     pub async fn read(&self, spec: ReadSpec) -> Result<ReadResult> {
@@ -321,50 +425,79 @@ impl SessionHandle {
     pub(crate) async fn clean_range(&self, from: u64) -> Result<(LogRead, u64)> {
         self.ask(|reply| Cmd::CleanRange { from, reply }).await
     }
-    /// The end marker with this nonce, if seen.
-    pub(crate) async fn marker(&self, nonce: String) -> Result<Option<Marker>> {
-        self.ask(|reply| Cmd::MarkerAt {
-            nonce,
-            end: true,
+    /// The end (`end`) or begin mark of the run `run`, if seen.
+    pub(crate) async fn run_mark(&self, run: &str, end: bool) -> Result<Option<Mark>> {
+        let run = run.to_string();
+        self.ask(|reply| Cmd::RunMark { run, end, reply }).await
+    }
+    /// Types the shell-integration hooks `line` (hidden from every reader).
+    pub(crate) async fn install(&self, line: Bytes) -> Result<()> {
+        self.ask(|reply| Cmd::Install { line, reply }).await?
+    }
+    /// Says that shell integration could not be installed (the state then comes from
+    /// heuristics).
+    pub(crate) async fn integration_failed(&self) {
+        let _ = self.tx.send(Cmd::IntegrationFailed).await;
+    }
+    /// The id of the `session run` or job in flight, if any.
+    pub(crate) async fn active_run(&self) -> Result<Option<String>> {
+        self.ask(|reply| Cmd::ActiveRun { reply }).await
+    }
+    /// Marks the session as needing a human; returns the request id.
+    pub async fn ask_human(&self, message: String) -> Result<String> {
+        self.ask(|reply| Cmd::Ask { message, reply }).await
+    }
+    /// Dismisses the open request for a human, if any; returns how it ended.
+    pub async fn dismiss(&self) -> Result<Option<Resolution>> {
+        self.ask(|reply| Cmd::AskState {
+            dismiss: true,
+            request: None,
             reply,
         })
         .await
     }
-    /// The begin marker with this nonce, if seen.
-    pub(crate) async fn begin_marker(&self, nonce: &str) -> Result<Option<Marker>> {
-        let nonce = nonce.to_string();
-        self.ask(|reply| Cmd::MarkerAt {
-            nonce,
-            end: false,
+    /// How request `request` ended, or None while it is open.
+    pub async fn resolution(&self, request: &str) -> Result<Option<Resolution>> {
+        let request = Some(request.to_string());
+        self.ask(|reply| Cmd::AskState {
+            dismiss: false,
+            request,
             reply,
         })
         .await
+    }
+    /// The last `limit` commands that ran at the prompt, oldest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>> {
+        self.ask(|reply| Cmd::History { limit, reply }).await
     }
     /// Types the wrapper `line` of a `session run` of `command`; refused (`session_busy`)
     /// while another run is in flight, and while a human holds control.
-    pub(crate) async fn begin_run(&self, nonce: &str, command: &str, line: Bytes) -> Result<()> {
-        let (nonce, command) = (nonce.to_string(), command.to_string());
-        self.ask(|reply| Cmd::BeginRun {
-            nonce,
-            command,
-            line,
+    pub(crate) async fn begin_run(&self, run: &str, command: &str, line: Bytes) -> Result<()> {
+        let ask = |reply| Cmd::BeginRun {
+            run: run.to_string(),
+            command: command.to_string(),
+            line: line.clone(),
             reply,
-        })
-        .await?
+        };
+        let first = self.ask(ask).await?;
+        if !self.waited_for_install(&first).await {
+            return first;
+        }
+        self.ask(ask).await?
     }
     /// Ends the run `nonce` (idempotent). It does not wait, so a drop guard can call it: the
     /// command is queued from a task of its own.
-    pub(crate) fn end_run(&self, nonce: &str) {
+    pub(crate) fn end_run(&self, run: &str) {
         let tx = self.tx.clone();
-        let nonce = nonce.to_string();
+        let run = run.to_string();
         tokio::spawn(async move {
-            let _ = tx.send(Cmd::EndRun { nonce }).await;
+            let _ = tx.send(Cmd::EndRun { run }).await;
         });
     }
     /// Ends the run `nonce` before any later command to this session is handled.
-    pub(crate) async fn end_run_now(&self, nonce: &str) {
-        let nonce = nonce.to_string();
-        let _ = self.tx.send(Cmd::EndRun { nonce }).await;
+    pub(crate) async fn end_run_now(&self, run: &str) {
+        let run = run.to_string();
+        let _ = self.tx.send(Cmd::EndRun { run }).await;
     }
     /// The rendered screen.
     pub async fn screen(&self) -> Result<ScreenSnapshot> {

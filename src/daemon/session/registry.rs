@@ -168,6 +168,7 @@ impl Registry {
         retry: u32,
         name: Option<String>,
         reconnect: bool,
+        shell_integration: bool,
         record: bool,
         cols: u16,
         rows: u16,
@@ -181,6 +182,8 @@ impl Registry {
             name,
             spec,
             reconnect,
+            shell_integration,
+            nonce: crate::hex(&rand::random::<[u8; 8]>()),
             record,
             created_at: crate::now_ms(),
             changes: self.changes.clone(),
@@ -191,6 +194,9 @@ impl Registry {
             rec.start(&handle).await;
         }
         self.insert(handle.clone());
+        if !super::integration::install(&handle, true).await {
+            handle.integration_failed().await;
+        }
         wait_idle(
             &handle,
             Duration::from_millis(wait_ms.min(60_000)),

@@ -46,6 +46,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             wait_ms,
             limit,
             reconnect,
+            shell_integration,
             no_record,
         } => {
             reg.open(
@@ -54,6 +55,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 retry,
                 name,
                 reconnect,
+                shell_integration,
                 !no_record,
                 cols,
                 rows,
@@ -78,6 +80,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 0,
                 name,
                 parent.meta.reconnect,
+                parent.meta.shell_integration,
                 parent.meta.record,
                 cols,
                 rows,
@@ -141,15 +144,21 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             command,
             timeout_ms,
             limit,
+            detach,
         } => {
-            super::run::run(
-                &reg.get(&session)?,
-                &command,
-                Duration::from_millis(timeout_ms),
-                limit,
-            )
-            .await
+            let h = reg.get(&session)?;
+            if detach {
+                return super::run::start_job(&h, &command).await;
+            }
+            super::run::run(&h, &command, Duration::from_millis(timeout_ms), limit).await
         }
+        Request::Job {
+            session,
+            job,
+            wait,
+            timeout_ms,
+            limit,
+        } => super::run::job(&reg.get(&session)?, &job, wait, timeout_ms, limit).await,
         Request::Resize {
             session,
             cols,
@@ -178,6 +187,28 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 json!({"session_id": h.meta.id, "alive": status == Status::Running, "status": status}),
             )
         }
+        Request::Wait {
+            session,
+            until,
+            quiet_ms,
+            timeout_ms,
+            limit,
+        } => super::wait::wait(&reg.get(&session)?, &until, quiet_ms, timeout_ms, limit).await,
+        Request::Ask {
+            session,
+            message,
+            wait,
+            timeout_ms,
+        } => super::ask::ask(&reg.get(&session)?, message, wait, timeout_ms).await,
+        Request::Dismiss { session } => {
+            let h = reg.get(&session)?;
+            let r = h.dismiss().await?;
+            Ok(json!({"session_id": h.meta.id, "dismissed": r.map(|r| r.request)}))
+        }
+        Request::History { session, limit } => {
+            let h = reg.get(&session)?;
+            Ok(json!({"session_id": h.meta.id, "commands": h.history(limit).await?}))
+        }
         Request::SessionStatus { session } => {
             Ok(serde_json::to_value(reg.info(&session).await?).unwrap_or_default())
         }
@@ -203,7 +234,11 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
     }
 }
 
-async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Result<Value> {
+pub(super) async fn session_exec(
+    h: &SessionHandle,
+    command: String,
+    timeout_ms: u64,
+) -> Result<Value> {
     let conn = h.connection().await?;
     let channel = conn.open_session().await.map_err(|e| {
         Error::new(
@@ -215,6 +250,7 @@ async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Re
         command,
         timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
         tty: None,
+        kill_by_pid: timeout_ms > 0 && crate::ssh::exec_stop::stops_by_pid(&h.meta.spec.username),
     };
     let (tx, mut rx) = mpsc::channel(32);
     let (mut out, mut err) = (Capture::default(), Capture::default());
@@ -227,7 +263,14 @@ async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Re
         }
     };
     let (outcome, ()) = tokio::join!(
-        crate::ssh::exec::run_on_channel(channel, &req, None, tx, std::future::pending()),
+        crate::ssh::exec::run_on_channel(
+            channel,
+            &req,
+            None,
+            tx,
+            std::future::pending(),
+            Some(&conn)
+        ),
         drain
     );
     let outcome = outcome?;
@@ -236,10 +279,7 @@ async fn session_exec(h: &SessionHandle, command: String, timeout_ms: u64) -> Re
         o.insert("session_id".into(), h.meta.id.clone().into());
     }
     if outcome.timed_out {
-        return Err(Error::new(
-            ErrorCode::Timeout,
-            format!("command timed out after {timeout_ms} ms and was stopped"),
-        ));
+        return Err(crate::ssh::exec::timeout_error(timeout_ms, &outcome).with_data(v));
     }
     Ok(v)
 }

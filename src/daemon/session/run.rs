@@ -1,104 +1,15 @@
-//! `session run`: the markers the shell prints around a command, the line that makes it
-//! print them, and the request that types that line and collects the command's output and
-//! exit status.
+//! `session run`: the line that makes the shell run a command between two marks (the
+//! shell-integration marks of [`super::marks`], tagged with the run's id), and the request
+//! that types that line and collects the command's output and exit status.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::marks::{Mark, MarkKind};
 use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
 use crate::error::{Error, ErrorCode, Result};
-
-/// A marker `session run` makes the shell print (an OSC sequence, invisible in clean output).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
-    /// The run's nonce.
-    pub nonce: String,
-    /// Exit status for an end marker; None for a begin marker.
-    pub exit_status: Option<i32>,
-    /// Committed clean offset when the marker arrived.
-    pub clean_end: u64,
-    /// The unterminated line at that moment.
-    pub pending: String,
-}
-
-impl Marker {
-    /// Parses a payload `NONCE;b` or `NONCE;e;STATUS`.
-    pub fn parse(payload: &str, clean_end: u64, pending: &str) -> Option<Marker> {
-        let mut parts = payload.split(';');
-        let nonce = parts.next()?.to_string();
-        let exit_status = match parts.next()? {
-            "b" => None,
-            "e" => Some(parts.next()?.trim().parse().ok()?),
-            _ => return None,
-        };
-        Some(Marker {
-            nonce,
-            exit_status,
-            clean_end,
-            pending: pending.to_string(),
-        })
-    }
-}
-
-/// The OSC prefix of run markers.
-pub const MARKER_PREFIX: &[u8] = b"\x1b]777;agentssh;";
-const MARKER_MAX: usize = 96;
-
-/// Finds run markers in a byte stream, across chunk boundaries.
-#[derive(Debug, Default)]
-pub struct MarkerScanner {
-    partial: Vec<u8>,
-    active: bool,
-}
-
-impl MarkerScanner {
-    /// Returns, for each marker that ends in `chunk`, the index just past it and its payload.
-    pub fn scan(&mut self, chunk: &[u8]) -> Vec<(usize, String)> {
-        let mut found = Vec::new();
-        let mut i = 0;
-        while i < chunk.len() {
-            if !self.active {
-                match chunk[i..].iter().position(|&b| b == 0x1b) {
-                    Some(p) => {
-                        i += p;
-                        self.active = true;
-                        self.partial.clear();
-                    }
-                    None => break,
-                }
-            }
-            let b = chunk[i];
-            i += 1;
-            if b == 0x07
-                && self.partial.len() > MARKER_PREFIX.len()
-                && self.partial.starts_with(MARKER_PREFIX)
-            {
-                let payload =
-                    String::from_utf8_lossy(&self.partial[MARKER_PREFIX.len()..]).into_owned();
-                found.push((i, payload));
-                self.active = false;
-                continue;
-            }
-            self.partial.push(b);
-            let n = self.partial.len();
-            let ok = if n <= MARKER_PREFIX.len() {
-                MARKER_PREFIX[n - 1] == b
-            } else {
-                n < MARKER_MAX && b != 0x1b
-            };
-            if !ok {
-                self.active = b == 0x1b;
-                self.partial.clear();
-                if self.active {
-                    self.partial.push(b);
-                }
-            }
-        }
-        found
-    }
-}
 
 /// Quotes `s` for a POSIX shell as one single-quoted word.
 pub fn shell_quote(s: &str) -> String {
@@ -125,13 +36,13 @@ pub fn shell_quote(s: &str) -> String {
 /// - The command is typed once: a shell that reads lines in the kernel's canonical mode (dash)
 ///   gets at most 4095 bytes per line. Nobody sees the line itself: the daemon hides its echo
 ///   (see `session::running`).
-fn run_line(nonce: &str, command: &str) -> String {
+fn run_line(nonce: &str, run: &str, command: &str) -> String {
     format!(
-        "__agentssh_s=$?; __agentssh_c={cmd}; printf '\\033]777;agentssh;{nonce};b\\007'; \
-[ -n \"${{BASH_VERSION-}}\" ] && case $(HISTTIMEFORMAT= builtin history 1 2>/dev/null) in *\"agentssh;{nonce};b\"*) builtin history -s -- \"$__agentssh_c\";; esac; \
+        "__agentssh_s=$?; __agentssh_c={cmd}; printf '\\033]133;C;agentssh={nonce};run={run}\\007'; \
+[ -n \"${{BASH_VERSION-}}\" ] && case $(HISTTIMEFORMAT= builtin history 1 2>/dev/null) in *\"run={run}\"*) builtin history -s -- \"$__agentssh_c\";; esac; \
 __agentssh_e=command; [ -n \"${{ZSH_VERSION-}}\" ] && __agentssh_e=builtin; \
 (exit $__agentssh_s); $__agentssh_e eval \"$__agentssh_c\"; __agentssh_s=$?; \
-printf '\\033]777;agentssh;{nonce};e;%d\\007' \"$__agentssh_s\"; \
+printf '\\033]133;D;%d;agentssh={nonce};run={run}\\007' \"$__agentssh_s\"; \
 eval \"unset __agentssh_s __agentssh_c __agentssh_e; (exit $__agentssh_s)\"\n",
         cmd = shell_quote(command)
     )
@@ -161,12 +72,12 @@ pub fn tail_at_line(text: &str, limit: usize, head_cut: bool) -> &str {
 /// session never stays busy and held output is let through.
 struct RunGuard<'a> {
     handle: &'a SessionHandle,
-    nonce: &'a str,
+    run: &'a str,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        self.handle.end_run(self.nonce);
+        self.handle.end_run(self.run);
     }
 }
 
@@ -179,18 +90,20 @@ pub async fn run(
     limit: usize,
 ) -> Result<serde_json::Value> {
     let limit = limit.min(crate::protocol::RUN_OUTPUT_LIMIT);
-    let nonce = crate::hex(&rand::random::<[u8; 8]>());
-    let line = run_line(&nonce, command);
+    let run_id = crate::hex(&rand::random::<[u8; 8]>());
+    let line = run_line(&handle.meta.nonce, &run_id, command);
     let started = std::time::Instant::now();
-    handle.begin_run(&nonce, command, Bytes::from(line)).await?;
+    handle
+        .begin_run(&run_id, command, Bytes::from(line))
+        .await?;
     let guard = RunGuard {
         handle,
-        nonce: &nonce,
+        run: &run_id,
     };
     let mut ticks = handle.ticks();
     let deadline = Instant::now() + timeout.min(MAX_WAIT);
     let end = loop {
-        if let Some(m) = handle.marker(nonce.clone()).await? {
+        if let Some(m) = handle.run_mark(&run_id, true).await? {
             break Some(m);
         }
         if ticks.borrow().status != Status::Running {
@@ -201,19 +114,29 @@ pub async fn run(
             _ => break None,
         }
     };
+    let begin = handle.run_mark(&run_id, false).await?;
     let Some(end) = end else {
+        // What the command printed so far, kept for the agent (a timeout loses nothing).
+        let partial = output_between(handle, begin.as_ref(), None, limit).await?;
         // Free the session first (a busy session refuses agent keys), then interrupt what is
         // still running so the shell is usable again.
-        handle.end_run_now(&nonce).await;
+        handle.end_run_now(&run_id).await;
         let _ = handle
             .write(Bytes::from_static(b"\x03"), Writer::Agent, None)
             .await;
         let status = handle.ticks().borrow().status;
+        let data = serde_json::json!({
+            "session_id": handle.meta.id,
+            "output": partial.text,
+            "truncated": partial.dropped > 0,
+            "dropped_bytes": partial.dropped,
+            "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         return Err(if status == Status::Running {
             Error::new(
                 ErrorCode::Timeout,
                 format!(
-                    "command did not finish within {} ms; sent Ctrl-C",
+                    "command did not finish within {} ms; sent Ctrl-C (its output so far is in data.output)",
                     timeout.as_millis()
                 ),
             )
@@ -225,25 +148,11 @@ pub async fn run(
                     handle.meta.id
                 ),
             )
-        });
+        }
+        .with_data(data));
     };
     drop(guard);
-    let begin = handle.begin_marker(&nonce).await?;
-    let from = begin.as_ref().map(|b| b.clean_end).unwrap_or(end.clean_end);
-    let (log, _) = handle.clean_range(from).await?;
-    let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
-        .unwrap_or(usize::MAX)
-        .min(log.text.len());
-    let mut full = log.text.get(..len).unwrap_or_default().to_string();
-    full.push_str(&end.pending);
-    if let Some(b) = &begin {
-        if let Some(rest) = full.strip_prefix(b.pending.as_str()) {
-            full = rest.to_string();
-        }
-    }
-    let head_lost = log.offset.saturating_sub(from);
-    let output = tail_at_line(&full, limit, head_lost > 0);
-    let dropped = head_lost + (full.len() - output.len()) as u64;
+    let out = output_between(handle, begin.as_ref(), Some(&end), limit).await?;
     // The agent has now seen this output: move its cursor past it.
     let _ = handle
         .read(ReadSpec {
@@ -254,51 +163,144 @@ pub async fn run(
         .await;
     Ok(serde_json::json!({
         "session_id": handle.meta.id,
-        "exit_status": end.exit_status,
-        "output": output,
-        "truncated": dropped > 0,
-        "dropped_bytes": dropped,
+        "exit_status": match end.kind {
+            MarkKind::Finished(status) => Some(status),
+            _ => None,
+        },
+        "output": out.text,
+        "truncated": out.dropped > 0,
+        "dropped_bytes": out.dropped,
         "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }))
+}
+
+/// `session run --detach`: types the command like `session run` does and returns its job id
+/// at once. The session is busy for agents until the job ends (its end mark, the shell's next
+/// prompt, or an interrupt); `session job` reads its state, output and exit status, also after
+/// the CLI that started it has exited.
+pub async fn start_job(handle: &SessionHandle, command: &str) -> Result<serde_json::Value> {
+    let run_id = format!("j{}", crate::hex(&rand::random::<[u8; 6]>()));
+    let line = run_line(&handle.meta.nonce, &run_id, command);
+    handle
+        .begin_run(&run_id, command, Bytes::from(line))
+        .await?;
+    Ok(serde_json::json!({
+        "session_id": handle.meta.id,
+        "job": run_id,
+        "state": "running",
+    }))
+}
+
+/// `session job`: a detached job's state and output (the last `limit` bytes), waiting for it
+/// to end when asked.
+pub async fn job(
+    handle: &SessionHandle,
+    job: &str,
+    wait: bool,
+    timeout_ms: u64,
+    limit: usize,
+) -> Result<serde_json::Value> {
+    let limit = limit.min(crate::protocol::RUN_OUTPUT_LIMIT);
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
+    let mut ticks = handle.ticks();
+    loop {
+        let end = handle.run_mark(job, true).await?;
+        let active = handle.active_run().await?.as_deref() == Some(job);
+        let begin = handle.run_mark(job, false).await?;
+        if begin.is_none() && end.is_none() && !active {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no job '{job}' in session {} (only the latest jobs are kept)",
+                    handle.meta.id
+                ),
+            ));
+        }
+        // Over when its end mark came, or when the session is no longer busy with it (an
+        // interrupt ended it before its end mark).
+        let done = end.is_some() || !active;
+        if done || !wait {
+            let out = output_between(handle, begin.as_ref(), end.as_ref(), limit).await?;
+            let start = begin.as_ref().map_or(0, |b| b.clean_end);
+            let next = match &end {
+                Some(e) => e.clean_end,
+                None => handle.info().await?.output_bytes,
+            };
+            return Ok(serde_json::json!({
+                "session_id": handle.meta.id,
+                "job": job,
+                "state": if done { "done" } else { "running" },
+                "exit_status": end.and_then(|e| match e.kind {
+                    MarkKind::Finished(status) => Some(status),
+                    _ => None,
+                }),
+                "output": out.text,
+                "truncated": out.dropped > 0,
+                "dropped_bytes": out.dropped,
+                "offset": start,
+                "next_offset": next.max(start),
+            }));
+        }
+        match tokio::time::timeout_at(deadline, ticks.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Error::new(ErrorCode::SessionClosed, "session is gone")),
+            Err(_) => return Err(Error::new(
+                ErrorCode::Timeout,
+                format!("job {job} still runs after {timeout_ms} ms"),
+            )
+            .with_data(
+                serde_json::json!({"session_id": handle.meta.id, "job": job, "state": "running"}),
+            )),
+        }
+    }
+}
+
+/// A run's output as returned: the last `limit` bytes from a line start, and how many bytes
+/// were left out.
+struct RunOutput {
+    text: String,
+    dropped: u64,
+}
+
+/// The clean text between a run's begin mark and its end mark (or, with no end yet, what
+/// has arrived so far, pending line included).
+async fn output_between(
+    handle: &SessionHandle,
+    begin: Option<&Mark>,
+    end: Option<&Mark>,
+    limit: usize,
+) -> Result<RunOutput> {
+    let Some(begin) = begin.or(end) else {
+        return Ok(RunOutput {
+            text: String::new(),
+            dropped: 0,
+        });
+    };
+    let from = begin.clean_end;
+    let (log, _) = handle.clean_range(from).await?;
+    let mut full = match end {
+        Some(end) => {
+            let len = usize::try_from(end.clean_end.saturating_sub(log.offset))
+                .unwrap_or(usize::MAX)
+                .min(log.text.len());
+            let mut t = log.text.get(..len).unwrap_or_default().to_string();
+            t.push_str(&end.pending);
+            t
+        }
+        None => format!("{}{}", log.text, log.pending.unwrap_or_default()),
+    };
+    if let Some(rest) = full.strip_prefix(begin.pending.as_str()) {
+        full = rest.to_string();
+    }
+    let head_lost = log.offset.saturating_sub(from);
+    let text = tail_at_line(&full, limit, head_lost > 0).to_string();
+    let dropped = head_lost + (full.len() - text.len()) as u64;
+    Ok(RunOutput { text, dropped })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn scanner_finds_markers_split_across_chunks() {
-        let stream = b"out\x1b]777;agentssh;abc;e;3\x07prompt \x1b[0m\x1b]777;agentssh;abc;b\x07";
-        for split in 0..stream.len() {
-            let mut s = MarkerScanner::default();
-            let mut found = Vec::new();
-            for (end, p) in s.scan(&stream[..split]) {
-                found.push((end, p));
-            }
-            for (end, p) in s.scan(&stream[split..]) {
-                found.push((end + split, p));
-            }
-            let payloads: Vec<_> = found.iter().map(|(_, p)| p.as_str()).collect();
-            assert_eq!(payloads, ["abc;e;3", "abc;b"], "split at {split}");
-            assert_eq!(found[0].0, 3 + MARKER_PREFIX.len() + "abc;e;3".len() + 1);
-        }
-    }
-
-    #[test]
-    fn echoed_command_text_is_not_a_marker() {
-        let mut s = MarkerScanner::default();
-        assert!(s
-            .scan(b"printf '\\033]777;agentssh;abc;e;%d\\007' \"$?\"")
-            .is_empty());
-    }
-
-    #[test]
-    fn markers_parse() {
-        let m = Marker::parse("n1;e;42", 10, "").unwrap();
-        assert_eq!(m.exit_status, Some(42));
-        assert_eq!(Marker::parse("n1;b", 0, "").unwrap().exit_status, None);
-        assert!(Marker::parse("n1;x", 0, "").is_none());
-    }
-
     #[test]
     fn tail_cuts_at_a_line_start() {
         assert_eq!(tail_at_line("a\nbb\nccc\n", 100, false), "a\nbb\nccc\n");
