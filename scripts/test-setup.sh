@@ -109,4 +109,14 @@ for entry in "${USERS[@]}"; do
     log "set password and unlocked $user ($(passwd -S "$user" | cut -d' ' -f2))"
 done
 
+# --- asciinema (the third-party player the recording tests check against) ---
+if ! command -v asciinema >/dev/null 2>&1; then
+    if command -v pipx >/dev/null 2>&1; then
+        pipx install asciinema
+    else
+        python3 -m pip install asciinema
+    fi
+    log "installed asciinema ($(asciinema --version))"
+fi
+
 log "done"

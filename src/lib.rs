@@ -3,6 +3,7 @@
 //! One binary, three faces: the `--json` CLI ([`cli`]), the per-user daemon ([`daemon`]) and
 //! the dashboard. This library holds all of it; `main.rs` only calls [`cli::main`].
 
+pub mod cast;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -192,6 +192,9 @@ pub enum Request {
         /// Install shell integration (prompt and command marks) in the shell.
         #[serde(default = "default_true")]
         shell_integration: bool,
+        /// Do not record this session (`connect --no-record`).
+        #[serde(default)]
+        no_record: bool,
     },
     /// Another PTY on the connection of session `from`.
     Spawn {
@@ -388,6 +391,20 @@ pub enum Request {
     /// and writes local paths itself; `read` content comes back as stdout `Output` frames,
     /// `write --stdin` input goes as `Stdin` frames; `Progress` frames report transfers.
     File(Box<FileRequest>),
+    /// Every session recording on disk.
+    RecordingList,
+    /// Delete the recordings of one session (id or name), or all finished ones.
+    RecordingDelete {
+        /// Session id or name (None with `all`).
+        session: Option<String>,
+        /// Every finished recording.
+        all: bool,
+    },
+    /// Where a session's recording is (id or name, newest first), flushed when live.
+    RecordingLocate {
+        /// Session id or name.
+        session: String,
+    },
 }
 
 impl Request {
@@ -519,6 +536,18 @@ impl Request {
                 session.clone(),
             ),
             Request::File(f) => f.describe(),
+            Request::RecordingList => ("recordings list".into(), None),
+            Request::RecordingDelete { session, all } => (
+                if *all {
+                    "recordings delete --all".into()
+                } else {
+                    "recordings delete".into()
+                },
+                session.clone(),
+            ),
+            Request::RecordingLocate { session } => {
+                ("session export".into(), Some(session.clone()))
+            }
         }
     }
 }

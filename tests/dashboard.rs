@@ -1094,13 +1094,31 @@ fn dashboard_select_filter_interrupt_close_new() {
     dash.keys(&["x"]);
     dash.wait_for(&format!("Close session {work}?"), "close asks");
     dash.keys(&["y"]);
-    dash.wait_for("Sessions (1)", "closed session leaves the list");
+    // A closed session stays listed (dimmed, after the live ones) while its recording
+    // exists, and replays.
+    dash.wait_for("recorded", "closed session stays listed");
+    dash.wait_for("Sessions (2)", "the closed session is still counted");
+    dash.wait_for(&o, "the remaining session is selected");
+    dash.keys(&["j"]);
+    dash.wait_for(
+        &format!("{work} · closed · p replay"),
+        "the closed session selected",
+    );
     let (v, _) = f.json(&["session", "status", "-s", &work]);
     assert!(
         v["ok"] == false || v["data"]["status"] == "closed",
         "session still open after x, y: {v}"
     );
-    dash.wait_for(&o, "the remaining session is shown");
+    dash.keys(&["p"]);
+    dash.wait_for(&format!("{work} · REPLAY"), "replay of the closed session");
+    dash.wait_for(&w, "the recorded screen in the replay");
+    dash.keys(&["q"]);
+    dash.wait_for(
+        &format!("{work} · closed · p replay"),
+        "q leaves the replay only",
+    );
+    dash.keys(&["k"]);
+    dash.wait_for(&o, "the remaining session is shown again");
 
     // n: a new session from a profile.
     let port = f.sshd.port.to_string();
@@ -1122,7 +1140,7 @@ fn dashboard_select_filter_interrupt_close_new() {
     dash.wait_for("profile:", "new-session prompt");
     tmux.run(&["send-keys", "-t", "=dash:", "-l", "p1"]);
     dash.keys(&["Enter"]);
-    dash.wait_for("Sessions (2)", "a session opened from the profile");
+    dash.wait_for("Sessions (3)", "a session opened from the profile");
     let list = f.ok(&["session", "list"]);
     assert!(list.to_string().contains("running"), "{list}");
 
@@ -1333,4 +1351,98 @@ fn dashboard_takeover_fits_the_pty_and_hand_back_restores_the_agents_size() {
     assert_eq!(s(&d["output"]), "40 120\n", "{d}");
     dash.keys(&["q"]);
     dash.assert_restored("q");
+}
+
+/// Recordings (issue 17): `replay -s` in tmux draws the recorded screens through our own
+/// screen model (the recorded title change never reaches the pane), follows seeks and
+/// pauses, and `q` leaves the terminal sane.
+#[test]
+fn replay_in_tmux_shows_the_screens_and_q_restores_the_terminal() {
+    let f = fx();
+    f.connect("work");
+    f.send_ok("work", "echo first-$((3*3))\n");
+    f.send_ok(
+        "work",
+        "printf '\\033]0;PWNED-TITLE\\007'; clear; echo second-$((4*4))\n",
+    );
+    f.ok(&["session", "close", "-s", "work"]);
+    let tmux = Tmux::new();
+    let pane = tmux.start(
+        "replay",
+        &f.script(
+            &tmux,
+            "replay",
+            &["replay", "-s", "work", "--idle-limit", "0.2"],
+            &[],
+        ),
+    );
+    pane.wait_for("agentssh replay", "the replay's status bar");
+    pane.wait_for("second-16", "the last screen");
+    assert!(
+        !pane.capture().contains("first-9"),
+        "`clear` was replayed: the first screen must be gone:\n{}",
+        pane.capture()
+    );
+    pane.wait_for("end", "the end of the recording");
+    // Seek back to the start: the first screen again, from the model.
+    pane.keys(&["Left", "Left"]);
+    pane.wait_for("first-9", "after seeking back");
+    assert_ne!(pane.display("#{pane_title}"), "PWNED-TITLE");
+    pane.keys(&["q"]);
+    let code = pane.assert_restored("replay q");
+    assert_eq!(code, 0, "replay exit status after q");
+}
+
+/// Recordings (issue 17): what a human types during a takeover (a password at a no-echo
+/// prompt) is recorded only as a byte count, in no file under the state dir.
+#[test]
+fn a_password_typed_by_a_human_is_in_no_recording() {
+    let f = fx();
+    f.connect("work");
+    let tmux = Tmux::new();
+    let pane = tmux.start(
+        "att",
+        &f.script(&tmux, "att", &["attach", "-s", "work"], &[]),
+    );
+    pane.wait_for("you control this session", "attach");
+    f.wait_controller("work", "human", "attached");
+    pane.type_line("read -s -p 'Pass: ' pw; echo; echo got-${#pw}");
+    pane.wait_for("Pass:", "the no-echo prompt");
+    let secret = "human-Secret-77q";
+    pane.type_line(secret);
+    pane.wait_for_line(
+        &format!("got-{}", secret.len()),
+        "the shell read the password",
+    );
+    pane.keys(&["C-]"]);
+    pane.assert_restored("detach");
+    f.wait_controller("work", "agent", "after detach");
+    let rec = f.ok(&["session", "export", "-s", "work", "--format", "cast"]);
+    let body = s(&rec["content"]).to_string();
+    assert!(body.contains("control taken by attach"), "{body}");
+    assert!(body.contains("human typed 1 bytes"), "{body}");
+    assert!(body.contains("control returned to the agent"), "{body}");
+    f.ok(&["session", "close", "-s", "work"]);
+    f.ok(&["daemon", "shutdown"]);
+    let mut stack = vec![f.env.state_home.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the password is in {p:?}"
+            );
+            files += 1;
+        }
+    }
+    assert!(
+        files >= 2,
+        "expected the daemon log and a recording, saw {files}"
+    );
 }

@@ -97,7 +97,9 @@ pub enum Command {
     #[command(subcommand)]
     Proxy(super::proxy::ProxyCommand),
     /// Show the daemon's activity log: every request, its duration and outcome.
-    #[command(after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow")]
+    #[command(
+        after_help = "Examples:\n  agentssh log\n  agentssh --json log --follow\n  agentssh --json log verify"
+    )]
     Log(LogArgs),
     /// Try agentssh on a built-in throwaway SSH server: private daemon, scripted agent, dashboard.
     #[command(
@@ -122,6 +124,14 @@ pub enum Command {
         after_help = "Examples:\n  agentssh man | man -l -\n  agentssh man > /usr/local/share/man/man1/agentssh.1"
     )]
     Man,
+    /// List or delete session recordings (asciicast files kept by the daemon).
+    #[command(subcommand)]
+    Recordings(super::record::RecordingsCommand),
+    /// Play a session recording in this terminal (space pause, left/right seek, +/- speed, q quit).
+    #[command(
+        after_help = "Examples:\n  agentssh replay -s build\n  agentssh replay ~/.local/state/agentssh/recordings/1700000000000-s1.cast --speed 2 --idle-limit 1"
+    )]
+    Replay(super::record::ReplayArgs),
 }
 
 /// `daemon ...`.
@@ -175,6 +185,19 @@ pub struct LogArgs {
     /// How many past entries to show.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub limit: usize,
+    /// `log verify`.
+    #[command(subcommand)]
+    pub action: Option<LogAction>,
+}
+
+// `log ...`.
+#[derive(Debug, Subcommand)]
+#[command(defer = true)]
+pub enum LogAction {
+    /// Check the hash chain of the activity log on disk (rotated files included) and the
+    /// hashes of the recordings it names; exit 1 when something was changed.
+    #[command(after_help = "Example:\n  agentssh --json log verify")]
+    Verify,
 }
 
 // `exec`.
@@ -307,6 +330,9 @@ pub struct ConnectCmdArgs {
     /// heuristics only).
     #[arg(long)]
     pub no_shell_integration: bool,
+    /// Do not record this session to disk (see `agentssh recordings`).
+    #[arg(long)]
+    pub no_record: bool,
     /// Retry connection failures this many times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry: u32,
@@ -535,6 +561,11 @@ pub enum SessionCommand {
     /// All sessions.
     #[command(after_help = "Example:\n  agentssh --json session list")]
     List,
+    /// Export a session's recording (closed sessions too): asciicast or its clean text.
+    #[command(
+        after_help = "Examples:\n  agentssh session export -s s1 --format txt\n  agentssh --json session export -s build --format cast --output-file build.cast"
+    )]
+    Export(super::record::ExportArgs),
     /// Close a session, or all of them.
     #[command(
         after_help = "Examples:\n  agentssh --json session close -s build\n  agentssh --json session close --all"

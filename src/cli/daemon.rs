@@ -205,6 +205,9 @@ fn entry_text(e: &ActivityEntry) -> String {
 
 /// `agentssh log [--follow]`.
 pub fn log(args: LogArgs) -> Result<Reply> {
+    if let Some(super::args::LogAction::Verify) = args.action {
+        return verify_log();
+    }
     super::runtime()?.block_on(async move {
         let client = if args.follow {
             Some(DaemonClient::connect_or_start("cli").await?)
@@ -259,4 +262,29 @@ pub fn log(args: LogArgs) -> Result<Reply> {
         }
         Ok(Reply::streamed(0))
     })
+}
+
+/// `log verify`: reads the files directly (no daemon needed); exit 1 when the chain or a
+/// recording no longer checks out.
+fn verify_log() -> Result<Reply> {
+    let dir = crate::config::state_dir()?;
+    let verdict = crate::daemon::record::audit::verify(&dir)
+        .map_err(|e| Error::local_io(dir.display(), &e))?;
+    let text = match &verdict.broken_at {
+        None => format!(
+            "ok: {} entries, {} recordings checked",
+            verdict.entries, verdict.recordings_checked
+        ),
+        Some(b) => format!(
+            "BROKEN at {} line {}: {}",
+            b.file.display(),
+            b.line,
+            b.reason
+        ),
+    };
+    let mut reply = Reply::ok(serde_json::to_value(&verdict).unwrap_or_default(), text);
+    if !verdict.ok {
+        reply.exit_code = 1;
+    }
+    Ok(reply)
 }

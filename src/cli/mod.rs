@@ -14,6 +14,7 @@ pub mod output;
 pub mod profile;
 pub mod prompt;
 pub mod proxy;
+pub mod record;
 pub mod session;
 pub mod shell;
 
@@ -193,6 +194,15 @@ fn dispatch(command: Command) -> Result<Reply> {
         Command::Demo { headless } => crate::demo::run(headless),
         Command::Completions { shell } => Ok(docs::completions(shell)),
         Command::Man => docs::man(),
+        Command::Recordings(c) => runtime()?.block_on(record::recordings(c)),
+        Command::Replay(a) => {
+            if output::json_mode() {
+                return Err(Error::usage(
+                    "replay is interactive and cannot run under --json; use session export",
+                ));
+            }
+            runtime()?.block_on(record::replay(a))
+        }
         Command::Proxy(c) => {
             if let proxy::ProxyCommand::Create(a) = &c {
                 warn_argv_secrets(&a.conn);

@@ -72,6 +72,7 @@ pub async fn connect(a: ConnectCmdArgs) -> Result<Reply> {
         limit: a.pty.limit,
         reconnect: a.reconnect,
         shell_integration: !a.no_shell_integration,
+        no_record: a.no_record,
     };
     ask(req, |v| {
         format!(
@@ -379,6 +380,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
         SessionCommand::Status { session } => {
             ask(Request::SessionStatus { session }, info_text).await
         }
+        SessionCommand::Export(a) => super::record::export(a).await,
         SessionCommand::List => {
             ask(Request::SessionList, |v| {
                 let rows: Vec<String> = v["sessions"]

@@ -10,6 +10,7 @@ pub mod files;
 pub mod install;
 pub mod pool;
 pub mod proxy;
+pub mod record;
 pub mod server;
 pub mod session;
 pub mod spare;
@@ -29,6 +30,8 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// Clients served at once; more wait in the accept queue.
 const MAX_CLIENTS: usize = 512;
+/// Closed sessions (with recordings) listed in the status, newest first.
+const CLOSED_LISTED: usize = 20;
 /// Daemon log size at which it is rotated to `daemon.log.1` at start-up.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -36,10 +39,12 @@ const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 pub struct Daemon {
     /// The connection pool.
     pub pool: pool::Pool,
-    /// The activity log.
-    pub activity: activity::Activity,
+    /// The activity log (kept on disk as a hash chain).
+    pub activity: Arc<activity::Activity>,
     /// PTY sessions.
     pub sessions: session::Registry,
+    /// Session recordings on disk.
+    pub recordings: Arc<record::Recordings>,
     /// Proxies (port forwards, SOCKS5, reverse forwards).
     pub proxies: proxy::Registry,
     started: Instant,
@@ -64,6 +69,18 @@ impl Daemon {
         let conns = self.pool.snapshot().await;
         let sessions = self.sessions.infos().await;
         let proxies = self.proxies.infos();
+        // Closed sessions whose recordings still exist (newest first), for the dashboard.
+        let closed: Vec<_> = self
+            .recordings
+            .list()
+            .map(|l| {
+                l.into_iter()
+                    .rev()
+                    .filter(|r| !r.live)
+                    .take(CLOSED_LISTED)
+                    .collect()
+            })
+            .unwrap_or_default();
         serde_json::json!({
             "running": true,
             "pid": std::process::id(),
@@ -77,6 +94,7 @@ impl Daemon {
             "proxies": proxies.len(),
             "session_list": sessions,
             "proxy_list": proxies,
+            "closed_sessions": closed,
         })
     }
 }
@@ -193,10 +211,19 @@ pub fn run(opts: RunOptions) -> Result<()> {
 async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let listener = bind(&paths)?;
     let (stop, _) = watch::channel(false);
+    let activity = Arc::new(match crate::config::state_dir() {
+        Ok(dir) => activity::Activity::persistent(&dir),
+        Err(_) => activity::Activity::default(),
+    });
+    let recordings = Arc::new(record::Recordings::new(
+        record::Settings::from_env(),
+        Some(activity.clone()),
+    ));
     let daemon = Arc::new(Daemon {
         pool: pool::Pool::start(opts.pool_idle),
-        activity: activity::Activity::default(),
-        sessions: session::Registry::default(),
+        activity: activity.clone(),
+        sessions: session::Registry::with_recordings(recordings.clone()),
+        recordings,
         proxies: proxy::Registry::default(),
         started: Instant::now(),
         paths: paths.clone(),
@@ -235,5 +262,12 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     }
     daemon.proxies.close_all().await;
     daemon.pool.close_all().await;
+    // Recordings end with their sessions; let their writers close the files.
+    daemon
+        .recordings
+        .wait_finished(Duration::from_secs(3))
+        .await;
+    // Then the activity log, the recordings' hashes included.
+    let _ = tokio::task::spawn_blocking(move || activity.flush(Duration::from_secs(2))).await;
     Ok(())
 }

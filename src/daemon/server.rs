@@ -190,6 +190,9 @@ async fn handle(
         | Request::ProxyList
         | Request::ProxyPing { .. }
         | Request::ProxyClose { .. }) => super::proxy::handle(daemon, req).await,
+        req @ (Request::RecordingList
+        | Request::RecordingDelete { .. }
+        | Request::RecordingLocate { .. }) => super::record::handle(daemon, req).await,
         other => super::session::requests::handle(daemon, other).await,
     };
     match result {

@@ -69,6 +69,8 @@ pub async fn watch(
                             WatchEvent::Keyframe { data: b64(&k), cols: c, rows: r }
                         }
                         Some(Event::Resized { cols, rows }) => WatchEvent::Resized { cols, rows },
+                        // Recording marks are not for watchers.
+                        Some(Event::Note(_)) => continue,
                         Some(Event::Changed) => {
                             let info = daemon.sessions.info(&h.meta.id).await?;
                             WatchEvent::Info(serde_json::to_value(info).unwrap_or_default())

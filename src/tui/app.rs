@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::Value;
 
 use super::keymap;
+use super::replay::{KeyResult, Player};
 use super::rows::row_from;
 pub use super::rows::{HumanRequest, SessionRow};
 use crate::protocol::{ActivityEntry, WatchEvent};
@@ -57,6 +58,8 @@ pub enum Mode {
     Filter,
     /// Typing a profile name for a new session.
     NewSession(String),
+    /// Replaying a recording in the screen pane (its keys go to the player).
+    Replay,
 }
 
 /// What the runtime must do.
@@ -90,6 +93,13 @@ pub enum Effect {
         cols: u16,
         /// Rows.
         rows: u16,
+    },
+    /// Load this session's recording (`path` for a closed one) and replay it.
+    Replay {
+        /// Session id.
+        session: String,
+        /// The recording file, when known (closed sessions).
+        path: Option<String>,
     },
     /// Leave the dashboard.
     Quit,
@@ -143,6 +153,8 @@ pub struct App {
     pub history_key: Option<(String, String, u64, Option<i64>)>,
     /// The size the session had before this dashboard took it over: (session, cols, rows).
     pub agent_size: Option<(String, u16, u16)>,
+    /// The recording being replayed in the screen pane, and whose it is.
+    pub replay: Option<(String, Player)>,
 }
 
 impl Default for App {
@@ -171,7 +183,26 @@ impl Default for App {
             history: Vec::new(),
             history_key: None,
             agent_size: None,
+            replay: None,
         }
+    }
+}
+
+/// A closed session's row from a `closed_sessions` entry (a recording on disk).
+fn archived_row(v: &Value) -> SessionRow {
+    SessionRow {
+        id: v["session_id"].as_str().unwrap_or_default().to_string(),
+        name: v["name"].as_str().map(String::from),
+        target: String::new(),
+        status: "recorded".into(),
+        controller: String::new(),
+        output_bytes: v["bytes"].as_u64().unwrap_or(0),
+        updated_at: v["created_at"].as_u64().unwrap_or(0),
+        last_input: None,
+        created_at: v["created_at"].as_u64().unwrap_or(0),
+        recording: v["path"].as_str().map(String::from),
+        state: "closed".into(),
+        ..SessionRow::default()
     }
 }
 
@@ -201,7 +232,11 @@ impl App {
     }
 
     pub(super) fn watch_selected(&mut self) -> Vec<Effect> {
-        let want = self.selected_session().map(|s| s.id.clone());
+        // A closed session has nothing live to watch.
+        let want = self
+            .selected_session()
+            .filter(|s| !s.archived())
+            .map(|s| s.id.clone());
         if want == self.watched {
             return self.refresh_history();
         }
@@ -229,13 +264,33 @@ impl App {
             .as_array()
             .map(|a| a.iter().enumerate().map(|(i, r)| row_from(r, i)).collect())
             .unwrap_or_default();
+        // Closed sessions stay listed (after the live ones) while their recordings exist;
+        // one that is still in the registry (its shell exited) is listed once.
+        for v in v["closed_sessions"].as_array().into_iter().flatten() {
+            let mut row = archived_row(v);
+            // After every live session, in whatever order the dashboard sorts.
+            row.seq = self.sessions.len();
+            if !self
+                .sessions
+                .iter()
+                .any(|s| s.id == row.id && s.created_at == row.created_at)
+            {
+                self.sessions.push(row);
+            }
+        }
         let mut fx = self.ring_for_new_requests(true);
         self.sort_sessions();
         self.connections = v["connection_list"].as_array().cloned().unwrap_or_default();
         self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
         // Keep the same session selected when rows come and go.
         if let Some(id) = &self.watched {
-            if let Some(i) = self.sessions.iter().position(|s| &s.id == id) {
+            // Among live rows: a watched session that closed is not followed into its
+            // recording's row (which may or may not be listed yet).
+            if let Some(i) = self
+                .sessions
+                .iter()
+                .position(|s| &s.id == id && !s.archived())
+            {
                 self.selected = i;
             }
         }
@@ -394,7 +449,33 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Replay => {
+                let quit = match &mut self.replay {
+                    Some((_, p)) => p.on_key(&key) == KeyResult::Quit,
+                    None => true,
+                };
+                if quit {
+                    self.replay = None;
+                    self.mode = Mode::Normal;
+                    self.message = Some("replay closed".into());
+                }
+                Vec::new()
+            }
             Mode::Normal => self.on_normal_key(key),
+        }
+    }
+
+    /// A recording loaded for replay: it plays from its start in the screen pane.
+    pub fn start_replay(&mut self, session: String, player: Player) {
+        self.replay = Some((session, player));
+        self.mode = Mode::Replay;
+        self.message = None;
+    }
+
+    /// Moves the replay clock on by `wall` of real time.
+    pub fn tick_replay(&mut self, wall: std::time::Duration) {
+        if let Some((_, p)) = &mut self.replay {
+            p.tick(wall);
         }
     }
 
@@ -469,14 +550,25 @@ impl App {
                 fx.push(Effect::Control(false));
                 fx
             }
+            KeyCode::Char('p') if self.focus == Focus::Sessions => {
+                let Some(s) = self.selected_session() else {
+                    return Vec::new();
+                };
+                let effect = Effect::Replay {
+                    session: s.id.clone(),
+                    path: s.recording.clone(),
+                };
+                self.message = Some(format!("loading the recording of {}…", s.id));
+                vec![effect]
+            }
             KeyCode::Char('x') if self.focus == Focus::Sessions => {
-                if let Some(s) = self.selected_session() {
+                if let Some(s) = self.selected_session().filter(|s| !s.archived()) {
                     self.mode = Mode::Confirm(Pending::CloseSession(s.id.clone()));
                 }
                 Vec::new()
             }
             KeyCode::Char('i') if self.focus == Focus::Sessions => {
-                if let Some(s) = self.selected_session() {
+                if let Some(s) = self.selected_session().filter(|s| !s.archived()) {
                     self.mode = Mode::Confirm(Pending::Interrupt(s.id.clone()));
                 }
                 Vec::new()
@@ -503,10 +595,11 @@ impl App {
             (Mode::NewSession(_), _) => "profile name · Enter connect · Esc cancel",
             (Mode::Confirm(_), _) => "y confirm · any other key cancels",
             (Mode::Help, _) => "any key closes help",
+            (Mode::Replay, _) => "REPLAY · space pause · ←/→ seek · +/- speed · q back to live",
             (_, Focus::Sessions) if self.holding => {
                 "t type · r hand back · d dismiss · g next ask · o order · x close · i Ctrl-C · ? help · q quit · ↑↓ select"
             }
-            (_, Focus::Sessions) => "t take over · d dismiss · g next ask · o order · x close · i Ctrl-C · n new · ? help · q quit · ↑↓ select · PgUp/PgDn scroll · Tab pane",
+            (_, Focus::Sessions) => "t take over · p replay · d dismiss · g next ask · o order · x close · i Ctrl-C · n new · ? help · q quit · ↑↓ select · PgUp/PgDn scroll · Tab pane",
             (_, Focus::Proxies) => "x close proxy · ↑↓ select · Tab pane · ? help · q quit",
             (_, Focus::Activity) => "/ filter · Tab pane · ? help · q quit",
             (_, Focus::Connections) => "Tab pane · ? help · q quit",

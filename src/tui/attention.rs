@@ -77,7 +77,11 @@ impl App {
             self.sessions.sort_by_key(|r| r.seq);
         }
         if let Some(id) = &self.watched {
-            if let Some(i) = self.sessions.iter().position(|s| &s.id == id) {
+            if let Some(i) = self
+                .sessions
+                .iter()
+                .position(|s| !s.archived() && &s.id == id)
+            {
                 self.selected = i;
             }
         }

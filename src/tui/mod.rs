@@ -10,6 +10,7 @@ pub mod attach;
 pub mod attention;
 pub mod keymap;
 mod panes;
+pub mod replay;
 mod rows;
 pub mod view;
 
@@ -80,6 +81,8 @@ enum Msg {
     Note(String),
     FeedEnded(String),
     History(String, serde_json::Value),
+    /// A recording loaded for replay (session id, recording).
+    Replay(String, Box<crate::cast::Cast>),
 }
 
 /// Opens a watch stream; returns the writer (for input/control) and spawns the reader.
@@ -227,6 +230,46 @@ fn bell() {
     let _ = out.flush();
 }
 
+/// Pauses longer than this are shortened in the dashboard's replay.
+const DASHBOARD_IDLE_LIMIT: f64 = 2.0;
+
+/// Loads a recording off the event loop (asking the daemon where a live one is).
+fn load_replay(session: String, path: Option<String>, tx: mpsc::Sender<Msg>) {
+    tokio::spawn(async move {
+        let path = match path {
+            Some(p) => Ok(std::path::PathBuf::from(p)),
+            None => locate_recording(&session).await,
+        };
+        let loaded = match path {
+            Ok(p) => tokio::task::spawn_blocking(move || crate::cast::Cast::read(&p))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            Err(e) => Err(e),
+        };
+        let msg = match loaded {
+            Ok(cast) => Msg::Replay(session, Box::new(cast)),
+            Err(e) => Msg::Note(format!("cannot replay {session}: {e}")),
+        };
+        let _ = tx.send(msg).await;
+    });
+}
+
+async fn locate_recording(session: &str) -> std::result::Result<std::path::PathBuf, String> {
+    let c = DaemonClient::connect_or_start("tui")
+        .await
+        .map_err(|e| e.message)?;
+    let req = Request::RecordingLocate {
+        session: session.to_string(),
+    };
+    let v = crate::client::into_result(c.request(req).await.map_err(|e| e.message)?)
+        .map_err(|(e, _)| e.message)?;
+    v["path"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| "the daemon sent no path".to_string())
+}
+
 fn connect_request(profile: &str) -> Result<Request> {
     let args = crate::target::ConnectArgs {
         profile: Some(profile.to_string()),
@@ -244,6 +287,7 @@ fn connect_request(profile: &str) -> Result<Request> {
         limit: 0,
         reconnect: false,
         shell_integration: true,
+        no_record: false,
     })
 }
 
@@ -269,11 +313,21 @@ pub async fn run_dashboard() -> Result<()> {
     };
     let debug_panic = std::env::var("AGENTSSH_DEBUG_PANIC").is_ok_and(|v| v == "tui");
     let io = |e: std::io::Error| Error::local_io("drawing the dashboard", &e);
+    let mut last_tick = std::time::Instant::now();
     loop {
         app.now_ms = crate::now_ms();
         if let Ok(size) = crossterm::terminal::size() {
             app.term_size = size;
         }
+        let now = std::time::Instant::now();
+        app.tick_replay(now - last_tick);
+        last_tick = now;
+        // While a replay plays, wake for its next event (and every 250 ms for its clock).
+        let replay_wait = app
+            .replay
+            .as_ref()
+            .and_then(|(_, p)| p.until_next())
+            .map(|d| d.min(std::time::Duration::from_millis(250)));
         guard.term.draw(|f| view::draw(f, &app)).map_err(io)?;
         if debug_panic {
             panic!("AGENTSSH_DEBUG_PANIC=tui: forced panic inside the dashboard");
@@ -290,6 +344,11 @@ pub async fn run_dashboard() -> Result<()> {
                 Some(Msg::Activity(e)) => { app.on_activity(e); Vec::new() }
                 Some(Msg::Note(n)) => { app.message = Some(n); Vec::new() }
                 Some(Msg::History(id, v)) => { app.on_history(&id, &v); Vec::new() }
+                Some(Msg::Replay(id, cast)) => {
+                    app.message = None;
+                    app.start_replay(id, replay::Player::new(*cast, 1.0, Some(DASHBOARD_IDLE_LIMIT)));
+                    Vec::new()
+                }
                 Some(Msg::FeedEnded(why)) => {
                     app.message = Some(format!("daemon feed ended: {why}"));
                     Vec::new()
@@ -301,6 +360,7 @@ pub async fn run_dashboard() -> Result<()> {
                 Some((g, None)) if g == generation => { app.on_watch_ended(); watch_writer = None; Vec::new() }
                 _ => Vec::new(),
             },
+            _ = tokio::time::sleep(replay_wait.unwrap_or_default()), if replay_wait.is_some() => Vec::new(),
             _ = term_sig.recv() => app.on_signal_quit(),
             _ = hup_sig.recv() => app.on_signal_quit(),
             _ = int_sig.recv() => app.on_signal_quit(),
@@ -377,6 +437,7 @@ pub async fn run_dashboard() -> Result<()> {
                         app.message = Some(e);
                     }
                 }
+                Effect::Replay { session, path } => load_replay(session, path, tx.clone()),
                 Effect::Connect(profile) => match connect_request(&profile) {
                     Ok(req) => one_shot(
                         req,

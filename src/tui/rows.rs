@@ -36,6 +36,17 @@ pub struct SessionRow {
     pub rows: u16,
     /// Position in the daemon's list (the order when attention-first is off).
     pub seq: usize,
+    /// Created, ms since epoch.
+    pub created_at: u64,
+    /// A closed session listed because its recording exists: the recording's path.
+    pub recording: Option<String>,
+}
+
+impl SessionRow {
+    /// Whether this row is a closed session kept for its recording.
+    pub fn archived(&self) -> bool {
+        self.recording.is_some()
+    }
 }
 
 /// An agent's open request for a human, as the session metadata carries it.
@@ -75,5 +86,7 @@ pub(super) fn row_from(v: &Value, seq: usize) -> SessionRow {
         cols: size("cols"),
         rows: size("rows"),
         seq,
+        created_at: v["created_at"].as_u64().unwrap_or(0),
+        recording: None,
     }
 }

@@ -289,3 +289,120 @@ fn small_and_large_terminals_render() {
     }
     insta::assert_snapshot!("sessions_80x24", render(&app, 80, 24));
 }
+
+fn closed(id: &str, created_at: u64) -> serde_json::Value {
+    json!({"session_id": id, "name": "old", "created_at": created_at, "bytes": 2048,
+           "path": format!("/state/recordings/{created_at}-{id}-old.cast"), "live": false})
+}
+
+fn recording() -> crate::cast::Cast {
+    use crate::cast::{Cast, CastEvent, Header, Kind};
+    let out = |time, s: &str| CastEvent {
+        time,
+        kind: Kind::Output(s.into()),
+    };
+    Cast {
+        header: Header {
+            version: 2,
+            width: 40,
+            height: 6,
+            timestamp: 0,
+            title: None,
+            idle_time_limit: None,
+        },
+        events: vec![
+            out(0.5, "$ echo first\r\nfirst\r\n"),
+            out(60.0, "\x1b[H\x1b[2J$ echo second\r\nsecond\r\n"),
+        ],
+    }
+}
+
+#[test]
+fn closed_sessions_stay_listed_and_replay_in_the_screen_pane() {
+    let mut app = App {
+        now_ms: NOW,
+        ..App::default()
+    };
+    let mut v = overview(json!([session("s1", "agent")]));
+    v["closed_sessions"] = json!([closed("s7", NOW - 60_000)]);
+    assert_eq!(
+        app.on_overview(&v),
+        vec![
+            Effect::Watch(Some("s1".into())),
+            Effect::History("s1".into())
+        ]
+    );
+    assert_eq!(app.sessions.len(), 2);
+    assert!(app.sessions[1].archived() && !app.sessions[0].archived());
+    // Selecting the closed one stops watching: nothing live to watch; x and i do nothing.
+    assert_eq!(app.on_key(key(KeyCode::Down)), vec![Effect::Watch(None)]);
+    app.on_key(key(KeyCode::Char('x')));
+    assert_eq!(
+        app.mode,
+        Mode::Normal,
+        "a closed session cannot be closed again"
+    );
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('p'))),
+        vec![Effect::Replay {
+            session: "s7".into(),
+            path: Some(format!("/state/recordings/{}-s7-old.cast", NOW - 60_000)),
+        }]
+    );
+    // The runtime loads it; it plays from the start with the player's keys.
+    app.start_replay(
+        "s7".into(),
+        super::replay::Player::new(recording(), 1.0, Some(2.0)),
+    );
+    assert_eq!(app.mode, Mode::Replay);
+    app.tick_replay(std::time::Duration::from_secs(1));
+    let screen = render(&app, 100, 24);
+    assert!(
+        screen.contains("first") && !screen.contains("second"),
+        "{screen}"
+    );
+    assert!(screen.contains("REPLAY"), "{screen}");
+    insta::assert_snapshot!("replay_100x24", screen);
+    // Idle gaps are cut to 2 s in the dashboard; → seeks on.
+    app.on_key(key(KeyCode::Right));
+    let screen = render(&app, 100, 24);
+    assert!(
+        screen.contains("second") && !screen.contains("first"),
+        "{screen}"
+    );
+    // q leaves the replay, not the dashboard.
+    assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![]);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.replay.is_none());
+    assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_closed_session_still_in_the_registry_is_listed_once() {
+    let mut app = App::default();
+    let mut live = session("s1", "agent");
+    live["created_at"] = json!(1000);
+    live["status"] = json!("closed");
+    let mut v = overview(json!([live]));
+    v["closed_sessions"] = json!([closed("s1", 1000), closed("s1", 500)]);
+    app.on_overview(&v);
+    // The same session (id and start) once; an older s1 (an earlier daemon's) kept.
+    assert_eq!(app.sessions.len(), 2, "{:?}", app.sessions);
+    assert_eq!(app.sessions[1].created_at, 500);
+}
+
+#[test]
+fn a_watched_session_that_closes_is_not_followed_into_its_recording_row() {
+    let mut app = app_with_sessions();
+    // s1 (watched, first row) closes; its recording row is listed after the live s2.
+    let mut v = overview(json!([session("s2", "agent")]));
+    v["closed_sessions"] = json!([closed("s1", NOW - 1000)]);
+    assert_eq!(
+        app.on_overview(&v),
+        vec![
+            Effect::Watch(Some("s2".into())),
+            Effect::History("s2".into())
+        ]
+    );
+    assert_eq!(app.selected_session().unwrap().id, "s2");
+}

@@ -12,6 +12,7 @@ use super::app::{App, Focus, Mode, Pending};
 
 const HUMAN: Color = Color::LightRed;
 const AGENT: Color = Color::LightGreen;
+const REPLAY: Color = Color::Magenta;
 
 fn pane(title: String, focused: bool) -> Block<'static> {
     let style = if focused {
@@ -138,7 +139,9 @@ fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
     // Narrow panes show the essentials; wide ones add traffic, target and last command.
     let wide = area.width >= 60;
     let rows = app.sessions.iter().enumerate().map(|(i, s)| {
-        let who = if s.controller == "human" {
+        let who = if s.archived() {
+            Span::raw("-")
+        } else if s.controller == "human" {
             Span::styled(
                 "HUMAN",
                 Style::default().fg(HUMAN).add_modifier(Modifier::BOLD),
@@ -152,6 +155,10 @@ fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
         };
         let idle = human_age(app.now_ms.saturating_sub(s.updated_at));
         let mut style = Style::default();
+        if s.archived() {
+            // A closed session kept for its recording.
+            style = style.fg(Color::DarkGray).add_modifier(Modifier::DIM);
+        }
         if i == app.selected {
             style = style.add_modifier(Modifier::REVERSED);
         }
@@ -246,6 +253,16 @@ fn draw_proxies(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
+    if let Some((id, player)) = &app.replay {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(Style::default().fg(REPLAY).add_modifier(Modifier::BOLD))
+            .title(format!(" {id} · REPLAY · {} ", player.status()));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        draw_anchored(f.buffer_mut(), inner, player.screen());
+        return;
+    }
     let session = app.selected_session();
     let (title, color) = match session {
         None => (" Screen ".to_string(), Color::DarkGray),
@@ -259,6 +276,10 @@ fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
         Some(s) if app.holding => (
             format!(" {} · you hold control · t type · r hand back ", s.id),
             HUMAN,
+        ),
+        Some(s) if s.archived() => (
+            format!(" {} · closed · p replay its recording ", s.id),
+            Color::DarkGray,
         ),
         Some(s) if s.controller == "human" => {
             (format!(" {} · another human holds control ", s.id), HUMAN)
@@ -295,6 +316,9 @@ fn draw_screen(f: &mut Frame, app: &App, area: Rect) {
         }
         None => {
             let text = match (session, app.sessions.is_empty()) {
+                (Some(s), _) if s.archived() => {
+                    "This session is closed. Press p to replay its recording."
+                }
                 (Some(_), _) => "connecting to the session stream…",
                 (None, true) => "No sessions yet. Start one with:\n\n  agentssh connect -p PROFILE --name NAME\n\nor press n to open one from a profile here.",
                 (None, false) => "Select a session to watch it live.",
@@ -410,10 +434,13 @@ Sessions pane
   o         order: attention first (needs human, input, busy, prompt) / by id
   i         send Ctrl-C (asks first)       x  close session (asks first)
   n         new session from a profile     PgUp/PgDn  scroll the screen
+  p         replay the session's recording from its start (closed sessions, dimmed,
+            stay listed while their recordings exist): space pause, ←/→ seek,
+            +/- speed, q back
 Proxies pane:  x close proxy (asks first)
 Activity:      / filter (Enter/Esc to finish)
 Anywhere:      Tab next pane · ? this help · q quit (control is released)";
-    let r = centered(area, 84, 16);
+    let r = centered(area, 84, 18);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Help ")),

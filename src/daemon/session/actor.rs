@@ -13,8 +13,8 @@ use super::attention::{Attention, State};
 use super::marks::{Mark, MarkKind, MarkScanner};
 use super::running::ActiveRun;
 use super::{
-    Cmd, Controller, Event, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status,
-    Tick, Writer,
+    Cmd, Controller, Event, Note, ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta,
+    Status, Tick, Writer,
 };
 use super::{NeedsHuman, Resolution};
 use crate::daemon::pool::{Lease, Pool};
@@ -303,13 +303,17 @@ impl Actor {
                 // Back at the prompt without the run's end mark (interrupted, or the shell
                 // abandoned the line): the session is free again.
                 self.run = None;
+                self.notify(Event::Note(Note::RunEnded(None)));
             }
             if let Some(run) = &m.run {
                 if matches!(m.kind, MarkKind::Finished(_))
                     && self.run.as_ref().is_some_and(|r| &r.id == run)
                 {
                     // The run's end mark: the session is free again.
-                    self.run = None;
+                    let setup = self.run.take().is_some_and(|r| r.is_setup());
+                    if let (false, MarkKind::Finished(status)) = (setup, &m.kind) {
+                        self.notify(Event::Note(Note::RunEnded(Some(*status))));
+                    }
                 }
                 self.markers.push(m);
                 if self.markers.len() > RUN_MARKS_KEPT {
@@ -694,6 +698,7 @@ impl Actor {
                 if take {
                     self.holders.push(holder);
                 }
+                let was_human = matches!(self.controller, Controller::Human { .. });
                 if let (None, Controller::Human { since_ms, .. }) =
                     (self.holders.first(), &self.controller)
                 {
@@ -713,6 +718,14 @@ impl Actor {
                         holder: display_holder(&self.holders),
                     },
                 };
+                match (&self.controller, was_human) {
+                    (Controller::Human { holder, .. }, false) => {
+                        let note = Note::Control(Some(holder.clone()));
+                        self.notify(Event::Note(note));
+                    }
+                    (Controller::Agent, true) => self.notify(Event::Note(Note::Control(None))),
+                    _ => {}
+                }
                 self.notify(Event::Changed);
                 self.bump();
                 let _ = reply.send(Ok(self.controller.clone()));
@@ -728,8 +741,12 @@ impl Actor {
                     None => self.write(line, Writer::Agent, None).await,
                 };
                 if result.is_ok() {
-                    self.last_input = Some(command.chars().take(200).collect());
-                    self.run = Some(ActiveRun::new(&self.meta.nonce, id, command));
+                    let run = ActiveRun::new(&self.meta.nonce, id, command);
+                    if !run.is_setup() {
+                        self.notify(Event::Note(Note::RunStarted(run.command.len())));
+                    }
+                    self.last_input = Some(run.command.chars().take(200).collect());
+                    self.run = Some(run);
                 }
                 let _ = reply.send(result);
             }
@@ -737,6 +754,9 @@ impl Actor {
                 if let Some(mut run) = self.run.take_if(|r| r.id == id) {
                     for part in run.release() {
                         self.feed(part);
+                    }
+                    if !run.is_setup() {
+                        self.notify(Event::Note(Note::RunEnded(None)));
                     }
                 }
             }
@@ -765,12 +785,14 @@ impl Actor {
             return Err(busy_err(&self.meta.id, run));
         }
         let writer = self.writer()?;
+        let bytes = data.len();
         writer.data_bytes(data.clone()).await.map_err(|e| {
             Error::new(
                 ErrorCode::SessionClosed,
                 format!("cannot write to session {}: {e}", self.meta.id),
             )
         })?;
+        self.notify(Event::Note(Note::Input { who, bytes }));
         if let Some(n) = note {
             self.last_input = Some(n);
         }

@@ -106,6 +106,26 @@ pub enum Event {
     },
     /// Status or controller changed.
     Changed,
+    /// Something a recording notes beside the output; watchers ignore it.
+    Note(Note),
+}
+
+/// What a session's recording marks beside its output (see [`crate::daemon::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Input was written: who wrote it and how many bytes, never the bytes themselves.
+    Input {
+        /// Agent or human.
+        who: Writer,
+        /// Bytes written.
+        bytes: usize,
+    },
+    /// A human took control (`Some(holder)`) or control went back to agents (`None`).
+    Control(Option<String>),
+    /// A `session run` started; its command's length in bytes.
+    RunStarted(usize),
+    /// A `session run` ended, with its exit status when its end marker arrived.
+    RunEnded(Option<i32>),
 }
 
 /// Static facts about a session, fixed at creation.
@@ -123,6 +143,8 @@ pub struct SessionMeta {
     pub shell_integration: bool,
     /// The nonce every mark of this session carries (see [`marks`]).
     pub nonce: String,
+    /// Recorded to disk (not with `connect --no-record`).
+    pub record: bool,
     /// Created, ms since epoch.
     pub created_at: u64,
     /// The registry's change counter, bumped with every tick (the dashboard feed waits on it).

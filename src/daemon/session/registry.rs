@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::send::wait_idle;
 use super::{ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta};
 use crate::daemon::pool::Pool;
+use crate::daemon::record::Recordings;
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::spec::ConnectSpec;
 
@@ -17,6 +18,8 @@ pub struct Registry {
     map: Mutex<BTreeMap<String, SessionHandle>>,
     next: AtomicU64,
     changes: tokio::sync::watch::Sender<u64>,
+    /// Where sessions are recorded (none in unit tests).
+    recordings: Option<Arc<Recordings>>,
 }
 
 impl Default for Registry {
@@ -25,11 +28,20 @@ impl Default for Registry {
             map: Mutex::default(),
             next: AtomicU64::new(0),
             changes: tokio::sync::watch::channel(0).0,
+            recordings: None,
         }
     }
 }
 
 impl Registry {
+    /// A registry whose sessions are recorded by `recordings` (unless opened without).
+    pub fn with_recordings(recordings: Arc<Recordings>) -> Self {
+        Registry {
+            recordings: Some(recordings),
+            ..Registry::default()
+        }
+    }
+
     /// A receiver bumped whenever any session changes (output, status, controller) or
     /// sessions come and go: what the dashboard feed waits on.
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -157,6 +169,7 @@ impl Registry {
         name: Option<String>,
         reconnect: bool,
         shell_integration: bool,
+        record: bool,
         cols: u16,
         rows: u16,
         wait_ms: u64,
@@ -171,10 +184,15 @@ impl Registry {
             reconnect,
             shell_integration,
             nonce: crate::hex(&rand::random::<[u8; 8]>()),
+            record,
             created_at: crate::now_ms(),
             changes: self.changes.clone(),
         };
         let handle = super::start(pool.clone(), meta, retry, cols, rows).await?;
+        if let (true, Some(rec)) = (record, &self.recordings) {
+            // Subscribed before the session is listed, so no agent input precedes it.
+            rec.start(&handle).await;
+        }
         self.insert(handle.clone());
         // With the hooks in, the shell's first marked prompt is out: the initial output is
         // complete. Without them, collect what comes within `wait_ms` of quiet.

@@ -47,6 +47,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             limit,
             reconnect,
             shell_integration,
+            no_record,
         } => {
             reg.open(
                 &daemon.pool,
@@ -55,6 +56,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 name,
                 reconnect,
                 shell_integration,
+                !no_record,
                 cols,
                 rows,
                 wait_ms,
@@ -79,6 +81,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
                 name,
                 parent.meta.reconnect,
                 parent.meta.shell_integration,
+                parent.meta.record,
                 cols,
                 rows,
                 wait_ms,
