@@ -90,6 +90,9 @@ pub enum Command {
     /// Manage saved connection profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Approval policy: what it decides for a command (the gate itself is not wired yet).
+    #[command(subcommand)]
+    Policy(super::policy::PolicyCommand),
     /// Manage the per-user daemon (started on demand by other commands).
     #[command(subcommand)]
     Daemon(DaemonCommand),

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod file;
 pub mod hoist;
 pub mod output;
+pub mod policy;
 pub mod profile;
 pub mod prompt;
 pub mod proxy;
@@ -189,6 +190,7 @@ fn dispatch(command: Command) -> Result<Reply> {
             Ok(Reply::ok(serde_json::json!({"session_id": session}), text))
         }
         Command::Profile(c) => profile::run(c),
+        Command::Policy(c) => policy::run(c),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
         Command::Demo { headless } => crate::demo::run(headless),

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod files;
 pub mod install;
+pub mod policy;
 pub mod pool;
 pub mod proxy;
 pub mod record;
