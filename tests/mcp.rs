@@ -113,10 +113,6 @@ fn python_sdk_client_runs_tools_and_gets_structured_errors() {
     let opened = &r["session_open"];
     assert_eq!(opened["is_error"], false, "{opened}");
     assert_eq!(
-        opened["structured"]["client"], "mcp",
-        "sessions opened here show client mcp: {opened}"
-    );
-    assert_eq!(
         r["session_run"]["structured"]["output"], "ran-42\n",
         "{}",
         r["session_run"]
@@ -159,6 +155,22 @@ fn python_sdk_client_runs_tools_and_gets_structured_errors() {
         r["wrong_type"]
     );
     assert_eq!(r["unknown_tool"]["raised"], true, "{}", r["unknown_tool"]);
+    // The daemon's activity log names this face as the client that opened the session.
+    let (log, _) = env.json(&["--json", "log"]);
+    let entries = log["data"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        entries.iter().any(
+            |e| e["client"].as_str().unwrap_or_default().starts_with("mcp:")
+                && e["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("connect")
+        ),
+        "no connect by an mcp client in the activity log: {log}"
+    );
     // Still serving after all that.
     assert_eq!(r["after"]["is_error"], false, "{}", r["after"]);
     assert_eq!(

@@ -11,10 +11,15 @@ import subprocess
 import sys
 
 
+def attr(obj, snake, camel):
+    """SDK releases name fields in camelCase (older) or snake_case (newer)."""
+    return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
+
+
 def dump(result):
     return {
-        "is_error": bool(result.isError),
-        "structured": result.structuredContent,
+        "is_error": bool(attr(result, "is_error", "isError")),
+        "structured": attr(result, "structured_content", "structuredContent"),
         "text": [c.text for c in result.content if getattr(c, "type", "") == "text"],
     }
 
@@ -28,10 +33,10 @@ async def sdk(binary, profile, remote, extra):
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as s:
             init = await s.initialize()
-            out["server_name"] = init.serverInfo.name
+            out["server_name"] = attr(init, "server_info", "serverInfo").name
             tools = await s.list_tools()
             out["tools"] = [t.name for t in tools.tools]
-            out["schemas"] = {t.name: t.inputSchema for t in tools.tools}
+            out["schemas"] = {t.name: attr(t, "input_schema", "inputSchema") for t in tools.tools}
             out["exec"] = dump(await s.call_tool("exec", {"profile": profile, "command": "echo hi; echo err >&2; exit 3"}))
             out["missing_profile"] = dump(await s.call_tool("exec", {"profile": "nope", "command": "true"}))
             out["inline"] = dump(await s.call_tool("exec", {"host": "127.0.0.1", "command": "true"}))
