@@ -57,6 +57,18 @@ else
     log "packages already installed: ${PACKAGES[*]}"
 fi
 
+# --- the official Python MCP SDK (tests/mcp.rs drives `agentssh mcp` with it) ----
+if python3 -c 'import mcp' 2>/dev/null; then
+    log "python mcp SDK already installed"
+elif command -v pip3 >/dev/null || python3 -m pip --version >/dev/null 2>&1; then
+    log "pip install mcp"
+    python3 -m pip install -q mcp >/dev/null 2>&1 \
+        || python3 -m pip install -q --break-system-packages mcp >/dev/null
+else
+    log "no pip for python3: install python3-pip, then re-run (tests/mcp.rs needs the mcp SDK)"
+    exit 1
+fi
+
 # --- sshd privilege-separation directory ----------------------------------
 if [[ ! -d /run/sshd ]]; then
     mkdir -p /run/sshd

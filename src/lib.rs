@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod mcp;
 pub mod panic_cleanup;
 pub mod profile;
 pub mod protocol;

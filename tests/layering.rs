@@ -31,6 +31,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("panic_cleanup.rs", &["cli", "tui", "daemon"]),
     // One face does not import another.
     ("tui", &["cli"]),
+    // The MCP face talks to the daemon through `client` and `protocol` only, like the CLI.
+    ("mcp", &["cli", "tui", "daemon"]),
 ];
 
 /// Blanks out comments (doc comments included), string and char literals, keeping line

@@ -75,6 +75,11 @@ pub enum Command {
         after_help = "Examples:\n  agentssh tui\n  agentssh          # the same, on a terminal"
     )]
     Tui,
+    /// Serve the tools over MCP on stdio, for MCP clients (Claude Desktop, IDEs, agents).
+    #[command(
+        after_help = "Examples:\n  agentssh mcp --profile prod\n  agentssh mcp --tools exec,files --allow-inline-targets"
+    )]
+    Mcp(crate::mcp::McpArgs),
     /// Put one session in this terminal (Ctrl-] detaches).
     #[command(
         after_help = "Examples:\n  agentssh attach -s s1              # take control; agents are locked out until you detach\n  agentssh attach -s s1 --read-only  # watch only"

@@ -175,6 +175,11 @@ fn dispatch(command: Command) -> Result<Reply> {
         }
         Command::Session(c) => runtime()?.block_on(session::run(c)),
         Command::Tui => dashboard(),
+        Command::Mcp(a) => {
+            // stdout belongs to MCP frames: no envelope, whatever --json says.
+            runtime()?.block_on(crate::mcp::serve(a))?;
+            Ok(Reply::streamed(0))
+        }
         Command::Attach { session, read_only } => {
             if output::json_mode() {
                 return Err(Error::usage(

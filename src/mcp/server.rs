@@ -1,0 +1,148 @@
+//! The rmcp server: tool listing (filtered by `--tools`), dispatch of tool calls to
+//! [`super::calls`], and the shape of results and tool errors.
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::calls::{self, Answer};
+use super::tools::{self, NoArgs};
+use super::Policy;
+use crate::error::{Error, ErrorCode, Result};
+
+const INSTRUCTIONS: &str = "agentssh: SSH for agents. Use `exec` for one-off commands; \
+`session_open` + `session_run` for a shell that keeps state (cwd, env) or interactive \
+programs (`session_send`, `session_screen`, `session_wait`); `file_*` to read and write \
+remote files without shell quoting. Targets are saved profiles (`profile_list`). \
+Sessions live in the agentssh daemon and humans can watch them in the dashboard.";
+
+/// The MCP server state: just the policy; every call opens its own daemon connection.
+#[derive(Clone)]
+struct Server {
+    policy: Policy,
+}
+
+/// Parses a tool's arguments (absent = `{}`); a mismatch is a `usage` tool error.
+fn parse<T: DeserializeOwned>(args: Option<rmcp::model::JsonObject>) -> Result<T> {
+    let v = Value::Object(args.unwrap_or_default());
+    serde_json::from_value(v).map_err(|e| Error::usage(format!("bad arguments: {e}")))
+}
+
+/// A success: structured content = `data`, content = the short text.
+fn success((data, text): Answer) -> CallToolResult {
+    let mut r = CallToolResult::structured(data);
+    r.content = vec![ContentBlock::text(text)];
+    r
+}
+
+/// A tool error: structured content `{code, error}` (plus `data` when a failure carries
+/// partial results, e.g. output before a timeout).
+fn failure(mut e: Error) -> CallToolResult {
+    let mut v = json!({ "code": e.code.as_str(), "error": e.message });
+    if let Some(d) = e.take_data() {
+        v["data"] = d;
+    }
+    let mut r = CallToolResult::structured_error(v);
+    r.content = vec![ContentBlock::text(format!(
+        "{}: {}",
+        e.code.as_str(),
+        e.message
+    ))];
+    r
+}
+
+impl Server {
+    async fn dispatch(&self, name: &str, args: Option<rmcp::model::JsonObject>) -> Result<Answer> {
+        let p = &self.policy;
+        match name {
+            "exec" => calls::exec(p, parse(args)?).await,
+            "profile_list" => {
+                parse::<NoArgs>(args)?;
+                calls::profile_list(p)
+            }
+            "session_open" => calls::session_open(p, parse(args)?).await,
+            "session_run" => calls::session_run(parse(args)?).await,
+            "session_send" => calls::session_send(parse(args)?).await,
+            "session_read" => calls::session_read(parse(args)?).await,
+            "session_screen" => calls::session_screen(parse(args)?).await,
+            "session_wait" => calls::session_wait(parse(args)?).await,
+            "session_list" => {
+                parse::<NoArgs>(args)?;
+                calls::session_list().await
+            }
+            "session_close" => calls::session_close(parse(args)?).await,
+            "file_read" => calls::file_read(p, parse(args)?).await,
+            "file_write" => calls::file_write(p, parse(args)?).await,
+            "file_ls" => calls::file_ls(p, parse(args)?).await,
+            other => Err(Error::internal(format!("tool '{other}' has no handler"))),
+        }
+    }
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "agentssh",
+                crate::protocol::BINARY_VERSION,
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::listed(
+            &self.policy.groups,
+        )))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        // An unknown tool, or one of a group --tools left out, is a protocol error: the
+        // model asked for something that was never offered.
+        match tools::group_of(&name) {
+            Some(g) if self.policy.groups.contains(&g) => {}
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool: {name}"),
+                    None,
+                ))
+            }
+        }
+        tracing::info!(tool = %name, "tool call");
+        let result = match self.dispatch(&name, request.arguments).await {
+            Ok(answer) => success(answer),
+            Err(e) => {
+                tracing::info!(tool = %name, code = e.code.as_str(), "tool error");
+                failure(e)
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+/// Serves on stdio until the client closes it.
+pub async fn run(policy: Policy) -> Result<()> {
+    let server = Server { policy };
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Error::new(ErrorCode::Usage, format!("MCP initialisation failed: {e}")))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| Error::internal(format!("MCP server stopped: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `agentssh mcp` driven by the official Python MCP SDK (tests/mcp/client.py): tool listing,
+//! exec and a session on the real sshd, a file read, structured tool errors, and a server
+//! that keeps serving after malformed JSON-RPC, an unknown tool and wrong argument types.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use serde_json::Value;
+
+use common::*;
+
+/// Runs the Python client in `mode` against our binary; returns its JSON report.
+fn client(env: &TestEnv, mode: &str, profile: &str, remote: &str, server_args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
+    let mut cmd = Command::new("python3");
+    env.apply_env(&mut cmd);
+    cmd.arg(script)
+        .arg(mode)
+        .arg(env!("CARGO_BIN_EXE_agentssh"))
+        .arg(profile)
+        .arg(remote)
+        .args(server_args);
+    let out = output_with_deadline(cmd, None, RUN_DEADLINE);
+    assert!(
+        out.status.success(),
+        "client.py {mode}: {}",
+        show_output(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("client.py output is not JSON ({e}): {}", show_output(&out)))
+}
+
+fn setup() -> (TestEnv, Sshd) {
+    let env = TestEnv::new();
+    let sshd = Sshd::start(&[env.client_pubkey()]);
+    env.trust_host(&sshd);
+    let port = sshd.port.to_string();
+    let (v, rc) = env.json(&[
+        "--json",
+        "profile",
+        "add",
+        "t",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--username",
+        TEST_USER,
+    ]);
+    assert_eq!(
+        (v["ok"].clone(), rc),
+        (Value::Bool(true), 0),
+        "profile add: {v}"
+    );
+    (env, sshd)
+}
+
+#[test]
+fn python_sdk_client_runs_tools_and_gets_structured_errors() {
+    let (env, _sshd) = setup();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all("line one\nzwei ✓\n".as_bytes()).unwrap();
+    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let remote = file.path().to_str().unwrap();
+
+    let r = client(&env, "sdk", "t", remote, &["--profile", "t"]);
+    assert_eq!(r["server_name"], "agentssh", "{r}");
+    let tools: Vec<&str> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for t in [
+        "exec",
+        "profile_list",
+        "session_open",
+        "session_run",
+        "file_read",
+        "file_ls",
+    ] {
+        assert!(tools.contains(&t), "{t} missing from {tools:?}");
+    }
+    assert_eq!(
+        r["schemas"]["exec"]["properties"]["command"]["type"], "string",
+        "{r}"
+    );
+
+    let exec = &r["exec"];
+    assert_eq!(exec["is_error"], false, "{exec}");
+    assert_eq!(exec["structured"]["stdout"], "hi\n", "{exec}");
+    assert_eq!(exec["structured"]["stderr"], "err\n", "{exec}");
+    assert_eq!(exec["structured"]["exit_status"], 3, "{exec}");
+
+    // A profile outside --profile, and inline targets without --allow-inline-targets.
+    for case in ["missing_profile", "inline"] {
+        assert_eq!(r[case]["is_error"], true, "{case}: {}", r[case]);
+        assert_eq!(
+            r[case]["structured"]["code"], "usage",
+            "{case}: {}",
+            r[case]
+        );
+        assert!(
+            r[case]["structured"]["error"].as_str().unwrap().len() > 10,
+            "{}",
+            r[case]
+        );
+    }
+
+    let opened = &r["session_open"];
+    assert_eq!(opened["is_error"], false, "{opened}");
+    assert_eq!(
+        r["session_run"]["structured"]["output"], "ran-42\n",
+        "{}",
+        r["session_run"]
+    );
+    assert_eq!(
+        r["session_run"]["structured"]["exit_status"], 0,
+        "{}",
+        r["session_run"]
+    );
+    assert_eq!(
+        r["session_run2"]["structured"]["output"], "/tmp\n",
+        "state carries over: {}",
+        r["session_run2"]
+    );
+    let id = &opened["structured"]["id"];
+    let listed = r["session_list"]["structured"]["sessions"]
+        .as_array()
+        .unwrap();
+    assert!(
+        listed.iter().any(|s| &s["id"] == id),
+        "{}",
+        r["session_list"]
+    );
+    assert_eq!(
+        r["session_close"]["is_error"], false,
+        "{}",
+        r["session_close"]
+    );
+
+    assert_eq!(
+        r["file_read"]["structured"]["content"], "line one\nzwei ✓\n",
+        "{}",
+        r["file_read"]
+    );
+
+    assert_eq!(r["wrong_type"]["is_error"], true, "{}", r["wrong_type"]);
+    assert_eq!(
+        r["wrong_type"]["structured"]["code"], "usage",
+        "{}",
+        r["wrong_type"]
+    );
+    assert_eq!(r["unknown_tool"]["raised"], true, "{}", r["unknown_tool"]);
+    // The daemon's activity log names this face as the client that opened the session.
+    let (log, _) = env.json(&["--json", "log"]);
+    let entries = log["data"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        entries.iter().any(
+            |e| e["client"].as_str().unwrap_or_default().starts_with("mcp:")
+                && e["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("connect")
+        ),
+        "no connect by an mcp client in the activity log: {log}"
+    );
+    // Still serving after all that.
+    assert_eq!(r["after"]["is_error"], false, "{}", r["after"]);
+    assert_eq!(
+        r["after"]["structured"]["profiles"][0]["name"], "t",
+        "{}",
+        r["after"]
+    );
+}
+
+#[test]
+fn tool_groups_limit_the_list_and_a_missing_profile_is_a_tool_error() {
+    let (env, _sshd) = setup();
+    let r = client(&env, "raw", "t", "/", &["--tools", "files"]);
+    let replies = r["replies"].as_array().unwrap();
+    let list = replies.last().unwrap();
+    assert_eq!(
+        list["id"], 2,
+        "the server answered after the malformed line: {r}"
+    );
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("file_")),
+        "{names:?}"
+    );
+    // The malformed line got a JSON-RPC error (or was skipped), never a result.
+    for reply in &replies[..replies.len() - 1] {
+        assert!(reply["error"].is_object(), "{reply}");
+    }
+    assert_eq!(r["exit"], 0, "stdin closed: a clean exit: {r}");
+}
