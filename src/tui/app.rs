@@ -201,7 +201,8 @@ fn archived_row(v: &Value) -> SessionRow {
         last_input: None,
         created_at: v["created_at"].as_u64().unwrap_or(0),
         recording: v["path"].as_str().map(String::from),
-        state: "closed".into(),
+        // Shown in the state column: closed, with a recording to replay (`p`).
+        state: "recorded".into(),
         ..SessionRow::default()
     }
 }
