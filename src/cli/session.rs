@@ -217,34 +217,17 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
             command,
         } => {
             let command = join(&command, "run")?;
+            let req = Request::Run {
+                session,
+                command,
+                timeout_ms: timeout,
+                limit,
+                detach,
+            };
             if detach {
-                let req = Request::Run {
-                    session,
-                    command,
-                    timeout_ms: timeout,
-                    limit,
-                    detach,
-                };
                 return ask(req, |v| v["job"].as_str().unwrap_or_default().to_string()).await;
             }
-            let reply = ask(
-                Request::Run {
-                    session,
-                    command,
-                    timeout_ms: timeout,
-                    limit,
-                    detach,
-                },
-                |v| {
-                    v["output"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .trim_end_matches('\n')
-                        .to_string()
-                },
-            )
-            .await?;
-            Ok(with_exit(reply, "exit_status"))
+            Ok(with_exit(ask(req, command_output).await?, "exit_status"))
         }
         SessionCommand::Resize {
             session,
@@ -313,15 +296,7 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
                 timeout_ms: timeout,
                 limit,
             };
-            let reply = ask(req, |v| {
-                v["output"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim_end_matches('\n')
-                    .to_string()
-            })
-            .await?;
-            Ok(with_exit(reply, "exit_status"))
+            Ok(with_exit(ask(req, command_output).await?, "exit_status"))
         }
         SessionCommand::Ask {
             session,
@@ -416,6 +391,16 @@ pub async fn run(cmd: SessionCommand) -> Result<Reply> {
 }
 
 /// Makes the process exit with the remote status found at `field` (like ssh).
+/// Text mode of a command's result (`session run`, `session job`): its output, without the
+/// final newline the printed line adds back.
+fn command_output(v: &Value) -> String {
+    v["output"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('\n')
+        .to_string()
+}
+
 fn with_exit(mut reply: Reply, field: &str) -> Reply {
     if reply.error.is_none() {
         if let Some(code) = reply.data[field].as_i64() {

@@ -40,17 +40,8 @@ pub async fn install(handle: &SessionHandle, check_login_shell: bool) -> bool {
     }
     // The actor ends the setup when the first marked prompt comes (or too much output came
     // without one); until then the tick says `installing`.
-    let mut ticks = handle.ticks();
     let deadline = tokio::time::Instant::now() + INSTALL_TIMEOUT;
-    let ended = loop {
-        if !ticks.borrow_and_update().installing {
-            break true;
-        }
-        match tokio::time::timeout_at(deadline, ticks.changed()).await {
-            Ok(Ok(())) => {}
-            _ => break false,
-        }
-    };
+    let ended = handle.wait_tick(deadline, |t| !t.installing).await.is_ok();
     let ok = ended && handle.info().await.is_ok_and(|i| i.shell_integration);
     // Let through whatever is still held (nothing, when the marked prompt came).
     handle.end_run_now(super::running::SETUP_ID).await;

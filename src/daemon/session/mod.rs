@@ -404,17 +404,29 @@ impl SessionHandle {
         if !busy || !self.tick.borrow().installing {
             return false;
         }
-        let mut ticks = self.tick.clone();
         let deadline = tokio::time::Instant::now() + integration::INSTALL_TIMEOUT * 2;
-        while ticks.borrow_and_update().installing {
-            if tokio::time::timeout_at(deadline, ticks.changed())
-                .await
-                .is_err()
-            {
-                break;
+        let _ = self.wait_tick(deadline, |t| !t.installing).await;
+        true
+    }
+
+    /// Waits, on the tick channel, until `done` holds for the session's tick: `Ok` with that
+    /// tick, or `Err` with the last one when `by` passes or the actor has ended.
+    pub(crate) async fn wait_tick(
+        &self,
+        by: tokio::time::Instant,
+        done: impl Fn(&Tick) -> bool,
+    ) -> std::result::Result<Tick, Tick> {
+        let mut ticks = self.tick.clone();
+        loop {
+            let tick = *ticks.borrow_and_update();
+            if done(&tick) {
+                return Ok(tick);
+            }
+            match tokio::time::timeout_at(by, ticks.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(tick),
             }
         }
-        true
     }
     /// Reads output.
     pub async fn read(&self, spec: ReadSpec) -> Result<ReadResult> {

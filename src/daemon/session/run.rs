@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::attention::State;
 use super::marks::{Mark, MarkKind};
-use super::{ReadSpec, SessionHandle, Status, Writer, MAX_WAIT};
+use super::{ReadSpec, SessionHandle, Status, Tick, Writer, MAX_WAIT};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Quotes `s` for a POSIX shell as one single-quoted word.
@@ -82,28 +82,23 @@ async fn at_prompt(handle: &SessionHandle) -> Result<()> {
     if !info.shell_integration {
         return Ok(());
     }
-    let mut ticks = handle.ticks();
     let by = Instant::now() + AFTER_RUN_PROMPT;
-    loop {
-        let state = ticks.borrow_and_update().state;
-        // A closed session: typing fails with the right error (`session_closed`).
-        if state == State::Prompt || state == State::Closed {
-            return Ok(());
-        }
-        if tokio::time::timeout_at(by, ticks.changed()).await.is_err() {
-            let name = serde_json::to_value(state)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            return Err(Error::new(
-                ErrorCode::SessionBusy,
-                format!(
-                    "session {} is not at its prompt (state: {name}); wait for it (`session wait -s {} --for prompt`) or interrupt it (`session signal --signal INT`)",
-                    handle.meta.id, handle.meta.id
-                ),
-            ));
-        }
-    }
+    // A closed session: typing fails with the right error (`session_closed`).
+    let at_prompt = |t: &Tick| t.state == State::Prompt || t.state == State::Closed;
+    let Err(last) = handle.wait_tick(by, at_prompt).await else {
+        return Ok(());
+    };
+    let name = serde_json::to_value(last.state)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    Err(Error::new(
+        ErrorCode::SessionBusy,
+        format!(
+            "session {} is not at its prompt (state: {name}); wait for it (`session wait -s {} --for prompt`) or interrupt it (`session signal --signal INT`)",
+            handle.meta.id, handle.meta.id
+        ),
+    ))
 }
 
 /// Ends a run when its caller returns or goes away (timeout, error, client gone), so the
@@ -195,14 +190,9 @@ pub async fn run(
     // mark at once), so what the agent types next is not typed ahead of the prompt.
     if handle.info().await?.shell_integration {
         let prompt_by = Instant::now() + AFTER_RUN_PROMPT;
-        while ticks.borrow_and_update().state != State::Prompt {
-            if tokio::time::timeout_at(prompt_by, ticks.changed())
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
+        let _ = handle
+            .wait_tick(prompt_by, |t| t.state == State::Prompt)
+            .await;
     }
     let out = output_between(handle, begin.as_ref(), Some(&end), limit).await?;
     // The agent has now seen this output: move its cursor past it.
