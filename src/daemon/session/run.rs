@@ -247,8 +247,11 @@ pub async fn job(
     let deadline = Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
     let mut ticks = handle.ticks();
     loop {
-        let end = handle.run_mark(job, true).await?;
+        // Ask whether it is still active before looking for its end mark: a job that ends
+        // between the two questions then still shows its end mark (asked the other way round,
+        // it would read as interrupted, without its exit status).
         let active = handle.active_run().await?.as_deref() == Some(job);
+        let end = handle.run_mark(job, true).await?;
         let begin = handle.run_mark(job, false).await?;
         if begin.is_none() && end.is_none() && !active {
             return Err(Error::new(
