@@ -27,6 +27,15 @@ const LOCK_DEADLINE: Duration = Duration::from_secs(15);
 /// The most a client keeps of what it sent before the daemon's hello, to send it again.
 const MAX_REPLAY: usize = 1 << 20;
 
+/// This process's approval options (`--approval-timeout`, `--no-wait`), sent in every hello.
+static APPROVAL: std::sync::OnceLock<protocol::ApprovalOptions> = std::sync::OnceLock::new();
+
+/// Sets how this process's requests wait for approvals; the first call wins (the CLI calls
+/// it once, from its global flags, before any request).
+pub fn set_approval_options(options: protocol::ApprovalOptions) {
+    let _ = APPROVAL.set(options);
+}
+
 /// A connection to the daemon. Our hello goes out with the first frame we send (one write),
 /// and the daemon's is read with the first frame received (or by
 /// [`DaemonClient::handshake`]), so a one-shot command costs one round trip, not two: the
@@ -120,6 +129,7 @@ impl DaemonClient {
             protocol: protocol::PROTOCOL_VERSION,
             version: protocol::BINARY_VERSION.into(),
             client: kind.into(),
+            approval: APPROVAL.get().copied().unwrap_or_default(),
         })?;
         Ok(DaemonClient {
             reader: BufReader::new(r),
@@ -272,6 +282,15 @@ pub fn into_result(
     match r {
         Response::Ok(v) => Ok(v),
         Response::Err { error, data } => Err((error, data)),
+    }
+}
+
+/// The error of a failed response with its partial results attached (they become the
+/// envelope's `data`: an approval's id, a timeout's output).
+pub fn error_with_data((error, data): (Error, Option<serde_json::Value>)) -> Error {
+    match data {
+        Some(d) => error.with_data(d),
+        None => error,
     }
 }
 

@@ -31,6 +31,12 @@ pub enum ErrorCode {
     SessionTakenOver,
     /// A `session run` is in flight in the session; agents may only read until it ends.
     SessionBusy,
+    /// A human (or a `deny` rule of the approval policy) refused the action; nothing ran.
+    ApprovalDenied,
+    /// Nobody answered the approval request in time; nothing ran.
+    ApprovalTimeout,
+    /// `--no-wait`: the action waits for a human; poll `approvals status ID`.
+    ApprovalPending,
     /// No proxy with that id.
     ProxyNotFound,
     /// A local address is already bound.
@@ -66,6 +72,9 @@ impl ErrorCode {
             ErrorCode::SessionClosed => "session_closed",
             ErrorCode::SessionTakenOver => "session_taken_over",
             ErrorCode::SessionBusy => "session_busy",
+            ErrorCode::ApprovalDenied => "approval_denied",
+            ErrorCode::ApprovalTimeout => "approval_timeout",
+            ErrorCode::ApprovalPending => "approval_pending",
             ErrorCode::ProxyNotFound => "proxy_not_found",
             ErrorCode::AddressInUse => "address_in_use",
             ErrorCode::RemoteIo => "remote_io",
@@ -82,7 +91,7 @@ impl ErrorCode {
     pub fn exit_code(self) -> i32 {
         match self {
             ErrorCode::Usage => 2,
-            ErrorCode::Timeout => 124,
+            ErrorCode::Timeout | ErrorCode::ApprovalTimeout => 124,
             ErrorCode::ConnectFailed
             | ErrorCode::AuthFailed
             | ErrorCode::HostKeyUnknown

@@ -17,6 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+pub use crate::wire::approval::{ApprovalInfo, ApprovalOptions, ApprovalState};
 use crate::wire::file::FileRequest;
 use crate::wire::spec::ConnectSpec;
 
@@ -50,6 +51,9 @@ pub enum ClientToDaemon {
         version: String,
         /// `cli`, `tui` or `attach`, for the activity log.
         client: String,
+        /// How this client's request waits when the approval policy says `ask`.
+        #[serde(default)]
+        approval: ApprovalOptions,
     },
     /// The one request of this connection.
     Request(Request),
@@ -405,6 +409,35 @@ pub enum Request {
         /// Session id or name.
         session: String,
     },
+    /// Asks the gate whether this client may act on a server it reaches itself (`exec
+    /// --direct`, `shell`): answers `{authorized: true}` once allowed or approved, else an
+    /// `approval_*` error. The client connects only after that answer.
+    Authorize {
+        /// Where it will connect.
+        spec: Box<ConnectSpec>,
+        /// The command `exec --direct` will run; None: an interactive shell (`shell`).
+        command: Option<String>,
+    },
+    /// The approval queue: pending requests first, then recent decisions.
+    ApprovalList,
+    /// One approval request's state (`approvals status ID`).
+    ApprovalStatus {
+        /// The approval id (`a1`, ...).
+        id: String,
+    },
+    /// A human's answer to an approval request. Refused from clients without a controlling
+    /// terminal and from the agent uid (`daemon run --agent-uid`).
+    ApprovalDecide {
+        /// The approval id.
+        id: String,
+        /// Approve (true) or deny (false).
+        approve: bool,
+        /// Why it was denied (shown to the agent).
+        reason: Option<String>,
+        /// Also add an allow entry for this exact command to the rule that asked.
+        #[serde(default)]
+        add_rule: bool,
+    },
 }
 
 impl Request {
@@ -548,6 +581,32 @@ impl Request {
             Request::RecordingLocate { session } => {
                 ("session export".into(), Some(session.clone()))
             }
+            Request::ApprovalList => ("approvals list".into(), None),
+            Request::Authorize { spec, command } => (
+                match command {
+                    Some(c) => format!("exec --direct {}", truncate(c, 200)),
+                    None => "shell".into(),
+                },
+                Some(spec.display_target()),
+            ),
+            Request::ApprovalStatus { id } => (format!("approvals status {id}"), None),
+            Request::ApprovalDecide {
+                id,
+                approve,
+                add_rule,
+                ..
+            } => (
+                format!(
+                    "approvals {} {id}{}",
+                    if *approve { "approve" } else { "deny" },
+                    if *add_rule {
+                        " (and allow it from now on)"
+                    } else {
+                        ""
+                    }
+                ),
+                None,
+            ),
         }
     }
 }
@@ -731,6 +790,7 @@ mod tests {
             protocol: 1,
             version: "x".into(),
             client: "cli".into(),
+            approval: ApprovalOptions::default(),
         };
         let bytes = encode(&hello).unwrap();
         let mut r = tokio::io::BufReader::new(&bytes[..]);

@@ -221,6 +221,7 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
         own_known_hosts,
         ready_timeout_ms: args.ready_timeout_ms,
         proxy_jump,
+        profile: args.profile.clone(),
     })
 }
 

@@ -35,6 +35,14 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+    /// When the approval policy asks a human first: how long to wait for an answer (ms)
+    /// before failing with approval_timeout.
+    #[arg(long, global = true, value_name = "MS", default_value_t = crate::wire::approval::DEFAULT_APPROVAL_TIMEOUT_MS)]
+    pub approval_timeout: u64,
+    /// When the approval policy asks a human first: fail at once with approval_pending and
+    /// the approval's id (poll `approvals status ID`, then repeat the command once approved).
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// The command (none on a terminal opens the dashboard).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -95,9 +103,13 @@ pub enum Command {
     /// Manage saved connection profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Approval policy: what it decides for a command (the gate itself is not wired yet).
+    /// Approval policy: what it decides for a command on a target, and why.
     #[command(subcommand)]
     Policy(super::policy::PolicyCommand),
+    /// The approval queue: list requests waiting for a human, approve or deny them (the
+    /// answer is read from the terminal, never from stdin).
+    #[command(subcommand)]
+    Approvals(super::approvals::ApprovalsCommand),
     /// Manage the per-user daemon (started on demand by other commands).
     #[command(subcommand)]
     Daemon(DaemonCommand),

@@ -33,3 +33,25 @@ pub async fn connect_with_retry(spec: &mut ConnectSpec, retries: u32) -> Result<
         other => other,
     }
 }
+
+/// Passes the approval gate in the daemon before this process connects to a server itself
+/// (`exec --direct`, `shell`): the daemon decides with the same policy as for its own
+/// requests and answers once the action is allowed or a human approved it.
+///
+/// Without a policy file everything is allowed, so no daemon is needed (or started).
+pub async fn authorize(spec: &ConnectSpec, command: Option<&str>) -> Result<()> {
+    let policy = crate::daemon::policy::file::default_path()?;
+    if !policy.exists() {
+        return Ok(());
+    }
+    let client = crate::client::DaemonClient::connect_or_start("cli").await?;
+    let response = client
+        .request(crate::protocol::Request::Authorize {
+            spec: Box::new(spec.clone()),
+            command: command.map(str::to_string),
+        })
+        .await?;
+    crate::client::into_result(response)
+        .map(|_| ())
+        .map_err(crate::client::error_with_data)
+}

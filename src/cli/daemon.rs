@@ -20,6 +20,8 @@ pub fn run(cmd: DaemonCommand) -> Result<Reply> {
         DaemonCommand::Run { pool_idle_secs } => {
             crate::daemon::run(crate::daemon::RunOptions {
                 pool_idle: Duration::from_secs(pool_idle_secs.max(1)),
+                agent_uid: None,
+                agent_socket: None,
             })?;
             Ok(Reply::ok(json!({"stopped": true}), ""))
         }

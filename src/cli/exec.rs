@@ -149,6 +149,7 @@ pub async fn run(args: ExecArgs) -> Result<Reply> {
     if !args.direct {
         return run_via_daemon(&args, command, spec).await;
     }
+    super::connect::authorize(&spec, Some(&command)).await?;
     let conn = super::connect::connect_with_retry(&mut spec, args.retry).await?;
     let req = ExecRequest {
         command,
@@ -256,14 +257,14 @@ async fn run_via_daemon(
                     Some(outcome_json(&outcome, &out, &err)),
                 ))
             }
-            Err((error, _)) => {
+            Err((error, data)) => {
                 if !prompted
                     && super::connect::offer_password_prompt(&mut spec, error.code, &error.message)?
                 {
                     prompted = true;
                     continue;
                 }
-                Err(error)
+                Err(crate::client::error_with_data((error, data)))
             }
         };
     }

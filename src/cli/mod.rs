@@ -3,6 +3,7 @@
 //! Under `--json`, every path ends in exactly one envelope on stdout: clap errors, help,
 //! command errors and panics included (see [`output`]).
 
+pub mod approvals;
 pub mod args;
 pub mod connect;
 pub mod daemon;
@@ -92,6 +93,10 @@ pub fn main() -> i32 {
         Err(e) => return clap_error(e),
     };
     output::set_json_mode(cli.json_mode());
+    crate::client::set_approval_options(crate::protocol::ApprovalOptions {
+        timeout_ms: cli.approval_timeout,
+        no_wait: cli.no_wait,
+    });
     let command = match cli.command {
         Some(c) => c,
         None if !output::json_mode() && std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
@@ -196,6 +201,7 @@ fn dispatch(command: Command) -> Result<Reply> {
         }
         Command::Profile(c) => profile::run(c),
         Command::Policy(c) => policy::run(c),
+        Command::Approvals(c) => runtime()?.block_on(approvals::run(c)),
         Command::Daemon(c) => daemon::run(c),
         Command::Log(a) => daemon::log(a),
         Command::Demo { headless } => crate::demo::run(headless),

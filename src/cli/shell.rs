@@ -65,6 +65,7 @@ pub async fn run(args: ShellArgs) -> Result<Reply> {
         ));
     }
     let mut spec = super::target::resolve(&args.conn)?;
+    super::connect::authorize(&spec, None).await?;
     let conn = super::connect::connect_with_retry(&mut spec, 0).await?;
     let channel = conn
         .handle

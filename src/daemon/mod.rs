@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod files;
+pub mod gate;
 pub mod install;
 pub mod policy;
 pub mod pool;
@@ -48,6 +49,11 @@ pub struct Daemon {
     pub recordings: Arc<record::Recordings>,
     /// Proxies (port forwards, SOCKS5, reverse forwards).
     pub proxies: proxy::Registry,
+    /// The approval gate: policy, approval queue, each session's current line.
+    pub gate: gate::Gate,
+    /// A second uid whose clients may use the daemon but not answer approvals
+    /// (`daemon run --agent-uid`).
+    pub agent_uid: Option<u32>,
     started: Instant,
     paths: Paths,
     stop: watch::Sender<bool>,
@@ -96,6 +102,8 @@ impl Daemon {
             "session_list": sessions,
             "proxy_list": proxies,
             "closed_sessions": closed,
+            "approvals": self.gate.queue.pending(),
+            "policy_error": self.gate.policy_error(),
         })
     }
 }
@@ -105,6 +113,10 @@ impl Daemon {
 pub struct RunOptions {
     /// Idle pooled connections close after this long.
     pub pool_idle: Duration,
+    /// Also serve clients of this uid, as agents (`--agent-uid`).
+    pub agent_uid: Option<u32>,
+    /// Where agent-uid clients connect (`--agent-socket`).
+    pub agent_socket: Option<std::path::PathBuf>,
 }
 
 fn init_logging() -> Option<()> {
@@ -226,6 +238,11 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
         sessions: session::Registry::with_recordings(recordings.clone()),
         recordings,
         proxies: proxy::Registry::default(),
+        gate: gate::Gate::new(
+            policy::file::default_path()
+                .unwrap_or_else(|_| paths.dir.join("no-config-dir").join("policy.toml")),
+        ),
+        agent_uid: opts.agent_uid,
         started: Instant::now(),
         paths: paths.clone(),
         stop,

@@ -63,7 +63,7 @@ async fn recv(r: &mut Reader) -> std::io::Result<ClientToDaemon> {
 pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let me = rustix::process::getuid().as_raw();
     let peer = match stream.peer_cred() {
-        Ok(c) if c.uid() == me => c,
+        Ok(c) if c.uid() == me || Some(c.uid()) == daemon.agent_uid => c,
         Ok(c) => {
             tracing::warn!(uid = c.uid(), "refused a client of another user");
             return;
@@ -76,10 +76,13 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let hello = tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await;
-    let (client, their_protocol) = match hello {
+    let (client, their_protocol, approval) = match hello {
         Ok(Ok(ClientToDaemon::Hello {
-            client, protocol, ..
-        })) => (client, protocol),
+            client,
+            protocol,
+            approval,
+            ..
+        })) => (client, protocol, approval),
         Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
             tracing::debug!("client without a valid hello dropped");
             return;
@@ -103,7 +106,22 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         Ok(Ok(ClientToDaemon::Request(req))) => req,
         _ => return,
     };
-    let who = format!("{client}:{}", peer.pid().unwrap_or(0));
+    let agent = peer.uid() != me;
+    let who = if agent {
+        format!(
+            "{client}:{}(agent uid {})",
+            peer.pid().unwrap_or(0),
+            peer.uid()
+        )
+    } else {
+        format!("{client}:{}", peer.pid().unwrap_or(0))
+    };
+    let caller = super::gate::Caller {
+        who: who.clone(),
+        pid: peer.pid(),
+        agent,
+        approval,
+    };
     let (command, target) = request.describe();
     let started = Instant::now();
     let time_ms = crate::now_ms();
@@ -123,8 +141,29 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             | Request::Ping { .. }
             | Request::SessionStatus { .. }
             | Request::History { .. }
+            | Request::ApprovalList
+            | Request::ApprovalStatus { .. }
     );
-    let response = handle(request, &daemon, &who, &mut r, &mut w).await;
+    let response = match super::gate::check(&daemon, &request, &caller, &mut r).await {
+        Ok(passed) => {
+            if let Request::Watch {
+                session,
+                take_control: true,
+            } = &request
+            {
+                // A human at the keyboard: the gate no longer knows what is on the line.
+                if let Ok(h) = daemon.sessions.get(session) {
+                    daemon.gate.forget(&h.meta.id);
+                }
+            }
+            let response = handle(request, &daemon, &caller, &mut r, &mut w).await;
+            if matches!(response, Response::Ok(_)) {
+                daemon.gate.commit(passed);
+            }
+            response
+        }
+        Err(e) => error_response(e),
+    };
     if log_it {
         daemon.activity.record(ActivityEntry {
             time_ms,
@@ -145,10 +184,11 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
 async fn handle(
     request: Request,
     daemon: &Arc<Daemon>,
-    who: &str,
+    caller: &super::gate::Caller,
     r: &mut Reader,
     w: &mut OwnedWriteHalf,
 ) -> Response {
+    let who = caller.who.as_str();
     let result = match request {
         Request::Watch {
             session,
@@ -190,6 +230,13 @@ async fn handle(
         | Request::ProxyList
         | Request::ProxyPing { .. }
         | Request::ProxyClose { .. }) => super::proxy::handle(daemon, req).await,
+        // The gate already let it through (see `serve`).
+        Request::Authorize { .. } => Ok(serde_json::json!({"authorized": true})),
+        req @ (Request::ApprovalList
+        | Request::ApprovalStatus { .. }
+        | Request::ApprovalDecide { .. }) => {
+            super::gate::approvals::handle(daemon, req, caller).await
+        }
         req @ (Request::RecordingList
         | Request::RecordingDelete { .. }
         | Request::RecordingLocate { .. }) => super::record::handle(daemon, req).await,

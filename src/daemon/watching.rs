@@ -113,6 +113,7 @@ pub async fn events(
     w: &mut OwnedWriteHalf,
 ) -> Result<Value> {
     let mut changes = daemon.sessions.changes();
+    let mut approvals = daemon.gate.queue.changes();
     let mut activity = daemon.activity.follow();
     send_frame(w, &DaemonToClient::Data(daemon.status().await)).await?;
     for e in daemon.activity.recent(ACTIVITY_BACKLOG) {
@@ -126,6 +127,11 @@ pub async fn events(
                 if changed.is_err() { break; }
                 tokio::time::sleep(OVERVIEW_DEBOUNCE).await;
                 changes.borrow_and_update();
+                send_frame(w, &DaemonToClient::Data(daemon.status().await)).await?;
+            }
+            changed = approvals.changed() => {
+                if changed.is_err() { break; }
+                approvals.borrow_and_update();
                 send_frame(w, &DaemonToClient::Data(daemon.status().await)).await?;
             }
             entry = activity.recv() => match entry {

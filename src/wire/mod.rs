@@ -4,5 +4,6 @@
 //! so changing one changes the wire format. They hold no I/O and import no implementation
 //! module (`ssh`, `sftp`, `daemon`, the faces); `ssh` and `sftp` take them as input.
 
+pub mod approval;
 pub mod file;
 pub mod spec;

@@ -132,6 +132,9 @@ pub struct ConnectSpec {
     pub ready_timeout_ms: u64,
     /// Jump hosts, in order.
     pub proxy_jump: Vec<JumpHost>,
+    /// The profile the target came from, if any (approval rules match profile names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl ConnectSpec {
@@ -143,6 +146,14 @@ impl ConnectSpec {
     /// `user@host:port`, for messages.
     pub fn display_target(&self) -> String {
         format!("{}@{}", self.username, host_port(&self.host, self.port))
+    }
+
+    /// `profile: user@host:port` (or just `user@host:port`), for approvals.
+    pub fn display_with_profile(&self) -> String {
+        match &self.profile {
+            Some(p) => format!("{p}: {}", self.display_target()),
+            None => self.display_target(),
+        }
     }
 
     /// The spec for jump hop `hop`: same auth material, that hop's address and user.

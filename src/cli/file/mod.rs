@@ -319,7 +319,7 @@ async fn via_daemon(
         pump.abort();
         match into_result(response?) {
             Ok(v) => return Ok(v),
-            Err((error, _)) => {
+            Err((error, data)) => {
                 if let FileTarget::Spec { spec, .. } = &mut target {
                     if !prompted
                         && super::connect::offer_password_prompt(spec, error.code, &error.message)?
@@ -328,7 +328,7 @@ async fn via_daemon(
                         continue;
                     }
                 }
-                return Err(error);
+                return Err(crate::client::error_with_data((error, data)));
             }
         }
     }

@@ -22,8 +22,12 @@ pub struct Target {
 /// What is about to happen on the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// A command line run by the remote shell (or typed into a session).
+    /// A command line run by the remote shell.
     Command(String),
+    /// A line typed into a session's PTY (by `session send`, its responses, or a detached
+    /// `session exec`). Like a command, except that control keys in it (Tab, arrows,
+    /// Ctrl-R, ...) make it a line whose effect cannot be known, so no allow entry matches.
+    Typed(String),
     /// Reading a remote file.
     FileRead(String),
     /// Writing, editing, uploading or deleting a remote file.
@@ -120,7 +124,11 @@ pub fn decide(policy: &Policy, target: &Target, action: &Action) -> Decision {
         Action::FileWrite(p) => scalar(rule.files_write, &format!("write {p}"), "files_write"),
         Action::Forward(d) => scalar(rule.forward, &format!("forward {d}"), "forward"),
         Action::Command(cmd) => {
-            let (decision, reason) = command(rule, cmd);
+            let (decision, reason) = command(rule, cmd, false);
+            by_rule(decision, reason)
+        }
+        Action::Typed(line) => {
+            let (decision, reason) = command(rule, line, true);
             by_rule(decision, reason)
         }
     }
@@ -134,16 +142,34 @@ fn seen(m: &Matcher, cmd: &str, a: &Analysis) -> bool {
             a.programs.iter().any(|prog| prog == base)
         }
         Matcher::Regex(r) => r.is_match(cmd) || a.segments.iter().any(|s| r.is_match(s)),
+        Matcher::Exact(s) => s == cmd.trim(),
     }
 }
 
-fn command(rule: &Rule, cmd: &str) -> (Verdict, String) {
-    let a = analyze(cmd);
+fn command(rule: &Rule, cmd: &str, typed: bool) -> (Verdict, String) {
+    let mut a = analyze(cmd);
+    if typed && cmd.chars().any(|c| c.is_control() && c != '\t') {
+        a.simple = None;
+        a.reasons
+            .push("control keys (arrows, Ctrl-…) whose effect on the line cannot be known".into());
+    } else if typed && cmd.contains('\t') {
+        a.simple = None;
+        a.reasons
+            .push("a Tab, which completes the line in ways that cannot be known".into());
+    }
     if let Some(m) = rule.deny.iter().find(|m| seen(m, cmd, &a)) {
         return (Verdict::Deny, format!("matches deny `{}`", m.describe()));
     }
     if let Some(m) = rule.ask.iter().find(|m| seen(m, cmd, &a)) {
         return (Verdict::Ask, format!("matches ask `{}`", m.describe()));
+    }
+    // An exact entry names the whole line a human approved, control syntax and all.
+    if let Some(m) = rule
+        .allow
+        .iter()
+        .find(|m| matches!(m, Matcher::Exact(s) if s == cmd.trim()))
+    {
+        return (Verdict::Allow, format!("matches allow `{}`", m.describe()));
     }
     let Some(words) = &a.simple else {
         let v = Verdict::Ask.stricter(rule.default);
@@ -160,6 +186,7 @@ fn command(rule: &Rule, cmd: &str) -> (Verdict, String) {
         // Exact: `allow = ["ls"]` must not allow `/tmp/evil/ls`.
         Matcher::Program(p) => p == program,
         Matcher::Regex(r) => r.is_match(cmd),
+        Matcher::Exact(s) => s == cmd.trim(),
     });
     if let Some(m) = allowed {
         return (Verdict::Allow, format!("matches allow `{}`", m.describe()));

@@ -57,6 +57,9 @@ pub enum Matcher {
     Program(String),
     /// `re:…`: a regex on the whole command.
     Regex(regex::Regex),
+    /// `exact:…`: exactly this command line, control syntax and all (what the dashboard's
+    /// `a` key adds after a human approved that very command).
+    Exact(String),
 }
 
 impl Matcher {
@@ -65,6 +68,7 @@ impl Matcher {
         match self {
             Matcher::Program(p) => p.clone(),
             Matcher::Regex(r) => format!("re:{}", r.as_str()),
+            Matcher::Exact(s) => format!("exact:{s}"),
         }
     }
 }
@@ -187,7 +191,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
                 .map(|s| {
                     let at = line_of(text, s.span().start);
                     let v = s.into_inner();
-                    if let Some(re) = v.strip_prefix("re:") {
+                    if let Some(exact) = v.strip_prefix("exact:") {
+                        if exact.trim().is_empty() {
+                            return Err(err(format!("line {at}: `exact:` needs a command")));
+                        }
+                        Ok(Matcher::Exact(exact.trim().to_string()))
+                    } else if let Some(re) = v.strip_prefix("re:") {
                         regex::Regex::new(re)
                             .map(Matcher::Regex)
                             .map_err(|e| err(format!("line {at}: bad regex `{re}`: {e}")))
