@@ -91,6 +91,13 @@ impl DaemonClient {
         if let Some(c) = Self::connect_existing(kind).await? {
             return Ok(c.replayable());
         }
+        if let Some(sock) = crate::config::agent_socket_override() {
+            // A supervisor's daemon: ours to use, not to start.
+            return Err(unavailable(format!(
+                "no daemon listens on {} (AGENTSSH_SOCKET); the supervisor starts it with `agentssh daemon run --agent-uid UID`",
+                sock.display()
+            )));
+        }
         let paths = Paths::current();
         crate::config::ensure_runtime_dir(&paths.dir)?;
         let lock = lock_spawn(&paths.spawn_lock).await?;

@@ -71,6 +71,21 @@ pub fn ssh_dir() -> Result<PathBuf> {
     Ok(home_dir()?.join(".ssh"))
 }
 
+/// `AGENTSSH_SOCKET`: the socket of a supervisor's daemon this process uses as a client of
+/// its agent uid (`daemon run --agent-uid`). Such a client never starts a daemon of its own.
+pub fn agent_socket_override() -> Option<PathBuf> {
+    std::env::var_os("AGENTSSH_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Where a daemon run with `--agent-uid` listens for agent clients by default: a directory
+/// of its own under /tmp (0711, so other users can reach a socket in it by name only).
+pub fn default_agent_socket() -> PathBuf {
+    let me = rustix::process::getuid().as_raw();
+    PathBuf::from(format!("/tmp/agentssh-agent-{me}")).join("daemon.sock")
+}
+
 /// Paths of the daemon's runtime files.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -89,7 +104,7 @@ impl Paths {
     pub fn current() -> Paths {
         let dir = crate::config::runtime_dir();
         Paths {
-            socket: dir.join("daemon.sock"),
+            socket: agent_socket_override().unwrap_or_else(|| dir.join("daemon.sock")),
             pid_file: dir.join("daemon.pid"),
             spawn_lock: dir.join("daemon.lock"),
             dir,

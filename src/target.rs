@@ -92,6 +92,9 @@ fn policy_from_config(value: &str) -> Option<HostKeyPolicy> {
 
 /// Resolves `args` (plus the named profile and ssh_config) into a spec.
 pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
+    if crate::config::agent_socket_override().is_some() {
+        return deferred(args);
+    }
     let profile = match &args.profile {
         Some(name) => ProfileStore::open_default()?.get(name)?,
         None => Profile::default(),
@@ -222,7 +225,53 @@ pub fn resolve(args: &ConnectArgs) -> Result<ConnectSpec> {
         ready_timeout_ms: args.ready_timeout_ms,
         proxy_jump,
         profile: args.profile.clone(),
+        resolve_in_daemon: false,
     })
+}
+
+/// The spec of a client of a supervisor's daemon: only the profile name, resolved there.
+fn deferred(args: &ConnectArgs) -> Result<ConnectSpec> {
+    let inline = ConnectArgs {
+        profile: None,
+        ready_timeout_ms: 0,
+        ..args.clone()
+    };
+    let name = match &args.profile {
+        Some(p) if format!("{inline:?}") == format!("{:?}", ConnectArgs::default()) => p.clone(),
+        _ => {
+            return Err(Error::usage(
+                "through AGENTSSH_SOCKET (a supervisor's daemon) name a profile with -p and nothing else; the daemon uses the supervisor's settings for it",
+            ))
+        }
+    };
+    Ok(ConnectSpec {
+        host: String::new(),
+        port: 0,
+        username: String::new(),
+        keys: Vec::new(),
+        default_keys: Vec::new(),
+        passphrase: None,
+        password: None,
+        agent_socket: None,
+        host_key_policy: crate::wire::spec::HostKeyPolicy::default(),
+        known_hosts_files: Vec::new(),
+        own_known_hosts: PathBuf::new(),
+        ready_timeout_ms: args.ready_timeout_ms,
+        proxy_jump: Vec::new(),
+        profile: Some(name),
+        resolve_in_daemon: true,
+    })
+}
+
+/// Resolves a spec a client left to the daemon ([`ConnectSpec::resolve_in_daemon`]) with
+/// this process's own profiles and ssh settings.
+pub fn resolve_deferred(spec: &ConnectSpec) -> Result<ConnectSpec> {
+    let args = ConnectArgs {
+        profile: spec.profile.clone(),
+        ready_timeout_ms: spec.ready_timeout_ms.max(1),
+        ..ConnectArgs::default()
+    };
+    resolve(&args)
 }
 
 /// Parses a jump chain; each hop's host may itself be an ssh_config alias.

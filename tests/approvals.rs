@@ -9,6 +9,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use common::sessions::*;
 use common::*;
@@ -453,6 +454,11 @@ fn setsid(cmd: std::process::Command) -> std::process::Command {
 /// terminal, as an agent could; returns the response frame.
 fn raw_request(env: &TestEnv, request: &Value) -> Value {
     let sock = env.runtime_dir.join("agentssh").join("daemon.sock");
+    raw_request_at(&sock, request, None)
+}
+
+/// [`raw_request`] to the socket at `sock`, as `user` when given.
+fn raw_request_at(sock: &std::path::Path, request: &Value, user: Option<&str>) -> Value {
     let script = r#"
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -467,6 +473,9 @@ for line in f:
         print(json.dumps(m)); break
 "#;
     let mut c = std::process::Command::new("setsid");
+    if let Some(u) = user {
+        c.args(["runuser", "-u", u, "--"]);
+    }
     c.args([
         "python3",
         "-c",
@@ -495,4 +504,93 @@ fn a_broken_policy_keeps_the_last_good_one_and_no_file_allows_everything() {
     fs::remove_file(g.policy_path()).unwrap();
     g.f.ok(&["exec", "-p", "t", "--", &cmd]);
     assert_eq!(g.marks_left(), vec!["a"]);
+}
+
+#[test]
+fn a_second_uid_acts_through_profiles_but_cannot_answer_or_take_over() {
+    let g = gx();
+    g.write_policy(&ASK.replace(r#""uname"]"#, r#""uname", "id"]"#));
+    // A directory every user can enter, for the agent's socket and a copy of the binary
+    // (the build tree may sit under a home no other user can enter).
+    let shared = tempfile::Builder::new()
+        .prefix("asa-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = shared.path().join("agentssh");
+    fs::copy(env!("CARGO_BIN_EXE_agentssh"), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = shared.path().join("agent").join("daemon.sock");
+    let mut daemon = g.f.env.cmd();
+    daemon.args(["daemon", "run", "--agent-uid", BENCH_USER, "--agent-socket"]);
+    daemon.arg(&sock);
+    daemon
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = daemon.spawn().unwrap();
+    let mut guard = KillOnDrop::new();
+    guard.push(child.id());
+    assert!(
+        wait_until(Duration::from_secs(20), || sock.exists()),
+        "the agent socket did not appear"
+    );
+    // The agent: another user, its own HOME, only AGENTSSH_SOCKET pointing at our daemon.
+    let agent_home = tempfile::Builder::new()
+        .prefix("asa-home-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", BENCH_USER, agent_home.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    let agent = |args: &[&str], socket: &std::path::Path| -> (Value, i32) {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", BENCH_USER, "--", "env", "-i"]);
+        c.arg(format!("HOME={}", agent_home.path().display()));
+        c.arg(format!(
+            "XDG_RUNTIME_DIR={}",
+            agent_home.path().join("run").display()
+        ));
+        c.arg(format!("AGENTSSH_SOCKET={}", socket.display()));
+        c.arg("PATH=/usr/bin:/bin");
+        c.arg(&bin);
+        c.arg("--json");
+        c.args(args);
+        parse_json_output(&output_with_deadline(c, None, RUN_DEADLINE), args)
+    };
+    // A command the policy allows runs with the supervisor's profile, resolved by the daemon.
+    let (v, rc) = agent(&["exec", "-p", "t", "--", "id", "-un"], &sock);
+    assert_eq!((v["ok"].as_bool(), rc), (Some(true), 0), "{v}");
+    assert_eq!(v["data"]["stdout"], format!("{TEST_USER}\n"), "{v}");
+    // One that needs a human waits like anyone's, and shows who asked.
+    let (v, _) = agent(&["--no-wait", "exec", "-p", "t", "--", "uname; id"], &sock);
+    assert_eq!(v["code"], "approval_pending", "{v}");
+    let id = s(&v["data"]["approval"]).to_string();
+    let st = g.f.ok(&["approvals", "status", &id]);
+    assert!(st["client"].as_str().unwrap().contains("agent uid"), "{st}");
+    // Inline targets are refused (the CLI says so; the daemon refuses a crafted one).
+    let (v, _) = agent(&["exec", "-H", "127.0.0.1", "--", "true"], &sock);
+    assert_eq!(v["code"], "usage", "{v}");
+    // Answering and taking control are the supervisor's, even spoken to the socket directly.
+    for req in [
+        serde_json::json!({"op": "approval_decide", "id": id, "approve": true, "reason": null}),
+        serde_json::json!({"op": "watch", "session": "s1", "take_control": true}),
+    ] {
+        let r = raw_request_at(&sock, &req, Some(BENCH_USER));
+        assert_eq!(r["err"]["error"]["code"], "permission_denied", "{r}");
+        assert!(
+            r["err"]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("agent uid"),
+            "{r}"
+        );
+    }
+    assert_eq!(g.f.ok(&["approvals", "status", &id])["state"], "pending");
+    // The supervisor's own socket stays out of reach.
+    let main_sock = g.f.env.runtime_dir.join("agentssh").join("daemon.sock");
+    let (v, _) = agent(&["session", "list"], &main_sock);
+    assert_eq!(v["code"], "daemon_unavailable", "{v}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -160,9 +160,18 @@ pub enum Command {
 pub enum DaemonCommand {
     /// Run the daemon in the foreground (used by autostart and the systemd unit).
     #[command(
-        after_help = "Examples:\n  agentssh daemon run\n  agentssh daemon run --pool-idle-secs 60"
+        after_help = "Examples:\n  agentssh daemon run\n  agentssh daemon run --pool-idle-secs 60\n  agentssh daemon run --agent-uid agent   # the agent user sets AGENTSSH_SOCKET=/tmp/agentssh-agent-$(id -u)/daemon.sock"
     )]
     Run {
+        /// Also serve clients of this user (name or uid) on a second socket, as agents: they
+        /// may use every command through the supervisor's profiles (named with -p), but cannot
+        /// answer approvals, take control of a session, or see the profiles' secrets.
+        #[arg(long, value_name = "USER")]
+        agent_uid: Option<String>,
+        /// Where agent clients connect (default /tmp/agentssh-agent-UID/daemon.sock, UID being
+        /// the supervisor's); they set AGENTSSH_SOCKET to it.
+        #[arg(long, value_name = "PATH", requires = "agent_uid")]
+        agent_socket: Option<std::path::PathBuf>,
         /// Close pooled connections idle for this many seconds.
         #[arg(
             long,

@@ -40,6 +40,11 @@ pub async fn connect_with_retry(spec: &mut ConnectSpec, retries: u32) -> Result<
 ///
 /// Without a policy file everything is allowed, so no daemon is needed (or started).
 pub async fn authorize(spec: &ConnectSpec, command: Option<&str>) -> Result<()> {
+    if spec.resolve_in_daemon {
+        return Err(crate::error::Error::usage(
+            "through AGENTSSH_SOCKET only the supervisor's daemon connects: drop --direct (and use connect instead of shell)",
+        ));
+    }
     let policy = crate::daemon::policy::file::default_path()?;
     if !policy.exists() {
         return Ok(());

@@ -14,14 +14,42 @@ use crate::protocol::{ActivityEntry, DaemonToClient, Request};
 /// How long `daemon shutdown` waits for the process to exit.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// A uid from a number or a user name (looked up in /etc/passwd); never our own.
+fn uid_of(user: &str) -> Result<u32> {
+    let uid = match user.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| {
+                p.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.first() == Some(&user)).then(|| f.get(2)?.parse().ok())?
+                })
+            })
+            .ok_or_else(|| Error::usage(format!("--agent-uid: no user {user:?}")))?,
+    };
+    if uid == rustix::process::getuid().as_raw() {
+        return Err(Error::usage(
+            "--agent-uid must be another user than the one running the daemon",
+        ));
+    }
+    Ok(uid)
+}
+
 /// Runs one daemon subcommand.
 pub fn run(cmd: DaemonCommand) -> Result<Reply> {
     match cmd {
-        DaemonCommand::Run { pool_idle_secs } => {
+        DaemonCommand::Run {
+            pool_idle_secs,
+            agent_uid,
+            agent_socket,
+        } => {
+            let agent_uid = agent_uid.map(|u| uid_of(&u)).transpose()?;
             crate::daemon::run(crate::daemon::RunOptions {
                 pool_idle: Duration::from_secs(pool_idle_secs.max(1)),
-                agent_uid: None,
-                agent_socket: None,
+                agent_socket: agent_uid
+                    .map(|_| agent_socket.unwrap_or_else(crate::config::default_agent_socket)),
+                agent_uid,
             })?;
             Ok(Reply::ok(json!({"stopped": true}), ""))
         }

@@ -221,8 +221,43 @@ pub fn run(opts: RunOptions) -> Result<()> {
     result
 }
 
+/// The socket for agent-uid clients: in a directory of ours (0711: reachable by name, not
+/// listable), the socket itself 0666; who may speak is decided by the peer credentials.
+fn bind_agent(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::usage("--agent-socket needs a directory"))?;
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::local_io(dir.display(), &e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::local_io(dir.display(), &e))?;
+    if !meta.is_dir() || meta.uid() != rustix::process::getuid().as_raw() {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{} is not a directory of ours; refusing to put the agent socket there",
+                dir.display()
+            ),
+        ));
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+        .map_err(|e| Error::local_io(dir.display(), &e))?;
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| Error::local_io(path.display(), &e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| Error::local_io(path.display(), &e))?;
+    Ok(listener)
+}
+
 async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     let listener = bind(&paths)?;
+    let agent_listener = match &opts.agent_socket {
+        Some(p) => Some(bind_agent(p)?),
+        None => None,
+    };
     let (stop, _) = watch::channel(false);
     let activity = Arc::new(match crate::config::state_dir() {
         Ok(dir) => activity::Activity::persistent(&dir),
@@ -266,6 +301,22 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
                 }
                 Err(e) => tracing::warn!("accept failed: {e}"),
             },
+            accepted = async {
+                match &agent_listener {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => match accepted {
+                Ok((stream, _)) => {
+                    let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                    let d = daemon.clone();
+                    tokio::spawn(async move {
+                        server::serve(stream, d).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => tracing::warn!("accept on the agent socket failed: {e}"),
+            },
             _ = daemon.stopping() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -273,7 +324,11 @@ async fn serve(paths: Paths, opts: RunOptions) -> Result<()> {
     }
     tracing::info!("daemon shutting down");
     drop(listener);
+    drop(agent_listener);
     let _ = std::fs::remove_file(&paths.socket);
+    if let Some(p) = &opts.agent_socket {
+        let _ = std::fs::remove_file(p);
+    }
     for s in daemon.sessions.all() {
         s.close().await;
         daemon.sessions.remove(&s.meta.id);

@@ -102,7 +102,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         tracing::info!(their_protocol, "refused a client speaking another protocol");
         return;
     }
-    let request = match tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await {
+    let mut request = match tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await {
         Ok(Ok(ClientToDaemon::Request(req))) => req,
         _ => return,
     };
@@ -122,6 +122,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         agent,
         approval,
     };
+    let prepared = super::gate::prepare_specs(&mut request, &caller);
     let (command, target) = request.describe();
     let started = Instant::now();
     let time_ms = crate::now_ms();
@@ -144,7 +145,11 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             | Request::ApprovalList
             | Request::ApprovalStatus { .. }
     );
-    let response = match super::gate::check(&daemon, &request, &caller, &mut r).await {
+    let gated = match prepared {
+        Ok(()) => super::gate::check(&daemon, &request, &caller, &mut r).await,
+        Err(e) => Err(e),
+    };
+    let response = match gated {
         Ok(passed) => {
             if let Request::Watch {
                 session,

@@ -135,6 +135,10 @@ pub struct ConnectSpec {
     /// The profile the target came from, if any (approval rules match profile names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// Only `profile` is filled in: the daemon resolves it with its own settings (a client of
+    /// a supervisor's daemon through `AGENTSSH_SOCKET`, which cannot read them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolve_in_daemon: bool,
 }
 
 impl ConnectSpec {

@@ -165,11 +165,12 @@ pub fn classify(request: &Request) -> Scope<'_> {
             work: SessionWork::Line(command),
         },
         // Taking control makes the caller the human at the keyboard; deciding approvals is
-        // the human's alone.
+        // the human's alone, and so is deleting the recordings that audit the agents.
         Request::Watch {
             take_control: true, ..
         }
-        | Request::ApprovalDecide { .. } => Scope::HumanOnly,
+        | Request::ApprovalDecide { .. }
+        | Request::RecordingDelete { .. } => Scope::HumanOnly,
         Request::Watch {
             take_control: false,
             ..
@@ -196,7 +197,6 @@ pub fn classify(request: &Request) -> Scope<'_> {
         | Request::ProxyClose { .. }
         | Request::Log { .. }
         | Request::RecordingList
-        | Request::RecordingDelete { .. }
         | Request::RecordingLocate { .. }
         | Request::ApprovalList
         | Request::ApprovalStatus { .. } => Scope::Free,

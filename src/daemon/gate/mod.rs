@@ -237,6 +237,34 @@ fn plan(daemon: &Daemon, request: &Request) -> Result<Option<Plan>> {
     }))
 }
 
+/// Fills in the connect specs a client left to the daemon (`AGENTSSH_SOCKET` clients name
+/// a profile only) from this daemon's own profiles and settings, and refuses inline targets
+/// from clients of the agent uid: those could point the supervisor's keys anywhere.
+pub fn prepare_specs(request: &mut Request, caller: &Caller) -> Result<()> {
+    use crate::wire::file::FileTarget;
+    let spec = match request {
+        Request::Exec { spec, .. }
+        | Request::Connect { spec, .. }
+        | Request::ProxyCreate { spec, .. }
+        | Request::Authorize { spec, .. } => Some(spec),
+        Request::File(f) => match &mut f.target {
+            FileTarget::Spec { spec, .. } => Some(spec),
+            FileTarget::Session { .. } => None,
+        },
+        _ => None,
+    };
+    let Some(spec) = spec else { return Ok(()) };
+    if spec.resolve_in_daemon {
+        **spec = crate::target::resolve_deferred(spec)?;
+    } else if caller.agent {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "clients of the agent uid name a profile (-p); inline targets are refused",
+        ));
+    }
+    Ok(())
+}
+
 /// The strictest decision over `actions` (the first one of that strictness).
 fn strictest(policy: &policy::Policy, target: &policy::Target, actions: &[Action]) -> Decision {
     let mut worst: Option<Decision> = None;
@@ -268,7 +296,7 @@ pub async fn check(
     if caller.agent && matches!(classify(request), Scope::HumanOnly) {
         return Err(Error::new(
             ErrorCode::PermissionDenied,
-            "clients of the agent uid cannot take control of a session or answer approvals; that is the supervisor's part",
+            "clients of the agent uid cannot take control of a session, answer approvals or delete recordings; that is the supervisor's part",
         ));
     }
     // An unknown session is the handler's error to report (session_not_found), not ours.
