@@ -415,6 +415,7 @@ async fn ask(
         .with_data(serde_json::json!({"approval": id, "rule": decision.rule, "reason": decision.reason})));
     };
     tracing::info!(approval = %id, client = %caller.who, "waiting for approval");
+    let rule = decision.rule.clone().unwrap_or_default();
     let started = Instant::now();
     let limit = Duration::from_millis(caller.approval.timeout_ms).min(MAX_APPROVAL_WAIT);
     let waited = |s: Instant| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -422,13 +423,13 @@ async fn ask(
         a = answer => match a {
             Ok(Answer::Approved) => {
                 let by = daemon.gate.queue.get(&id).and_then(|i| i.decided_by).unwrap_or_default();
-                record(daemon, &by, &plan, &format!("approval {id} approved"), "approved", waited(started));
+                record(daemon, &by, &plan, &format!("approval {id} approved (asked by {rule})"), "approved", waited(started));
                 Ok(())
             }
             Ok(Answer::Denied(reason)) => {
                 let by = daemon.gate.queue.get(&id).and_then(|i| i.decided_by).unwrap_or_default();
                 let why = reason.clone().unwrap_or_else(|| "no reason given".into());
-                record(daemon, &by, &plan, &format!("approval {id} denied: {why}"), "approval_denied", waited(started));
+                record(daemon, &by, &plan, &format!("approval {id} denied (asked by {rule}): {why}"), "approval_denied", waited(started));
                 Err(Error::new(
                     ErrorCode::ApprovalDenied,
                     format!("a human denied this ({id}): {why}; nothing ran"),
@@ -439,7 +440,7 @@ async fn ask(
         },
         () = tokio::time::sleep(limit) => {
             daemon.gate.queue.expire(&id, ApprovalState::TimedOut);
-            record(daemon, "policy", &plan, &format!("approval {id} timed out"), "approval_timeout", waited(started));
+            record(daemon, "policy", &plan, &format!("approval {id} timed out (asked by {rule})"), "approval_timeout", waited(started));
             Err(Error::new(
                 ErrorCode::ApprovalTimeout,
                 format!("nobody answered approval request {id} within {} ms; nothing ran", caller.approval.timeout_ms),
