@@ -274,4 +274,21 @@ fn a_denied_session_send_types_nothing() {
         "the shell line is not an empty prompt:\n{}",
         rows.join("\n")
     );
+    // A broken policy file: the previous policy stays in force and the dashboard says so
+    // (on its next status, which the allowed exec's activity brings).
+    fs::write(
+        f.env.config_home.join("agentssh/policy.toml"),
+        "[[rule]]\ntargets = [\"t\"]\nalow = [\"rm\"]\n",
+    )
+    .unwrap();
+    let (v, rc) = f.json(&["exec", "-p", "t", "--no-wait", "--", "ls"]);
+    assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
+    let (v, _) = f.json(&["exec", "-p", "t", "--no-wait", "--", "rm -rf /tmp/nothing"]);
+    assert_eq!(
+        v["code"], "approval_pending",
+        "the previous policy is in force: {v}"
+    );
+    tmux.wait("the policy warning", |p| {
+        p.contains("policy.toml is broken") && p.contains("alow")
+    });
 }

@@ -628,6 +628,9 @@ impl App {
             (Mode::Help, _) => "any key closes help",
             (Mode::Replay, _) => "REPLAY · space pause · ←/→ seek · +/- speed · q back to live",
             (Mode::DenyReason(..), _) => "type the reason (optional) · Enter deny · Esc cancel",
+            (_, Focus::Sessions) if !self.approvals.pending.is_empty() => {
+                "y approve · a approve+allow · n deny (the oldest; Tab to Approvals to choose) · t take over · ? help · q quit · ↑↓ select"
+            }
             (_, Focus::Approvals) => "y approve · a approve+allow · n deny · ↑↓ select · Tab pane · ? help · q quit",
             (_, Focus::Sessions) if self.holding => {
                 "t type · r hand back · d dismiss · g next ask · o order · x close · i Ctrl-C · ? help · q quit · ↑↓ select"
