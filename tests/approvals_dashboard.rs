@@ -292,3 +292,34 @@ fn a_denied_session_send_types_nothing() {
         p.contains("policy.toml is broken") && p.contains("alow")
     });
 }
+
+#[test]
+fn a_on_a_file_upload_shows_the_daemons_refusal_and_y_still_approves() {
+    let (f, dir) = setup();
+    let local = f.env.home.join("up.txt");
+    fs::write(&local, "payload\n").unwrap();
+    let remote = dir.path().join("up.txt");
+    let tmux = Tmux::new();
+    tmux.dashboard(&f);
+    tmux.wait("the empty dashboard", |p| p.contains("Sessions (0)"));
+    let (l, r) = (local.display().to_string(), remote.display().to_string());
+    let upload = spawn(
+        &f,
+        &["file", "upload", "-p", "t", "--local", &l, "--remote", &r],
+    );
+    tmux.wait("the upload request", |p| p.contains("Approvals (1)"));
+    // No allow entry can name a file write: the daemon's usage error shows in the footer
+    // and the request keeps waiting.
+    tmux.keys(&["a"], false);
+    tmux.wait("the refusal", |p| {
+        p.contains("failed:") && p.contains("approve it once instead")
+    });
+    assert!(tmux.capture().contains("Approvals (1)"));
+    assert!(!remote.exists(), "nothing was written before an approval");
+    tmux.keys(&["y"], false);
+    let (v, rc) = upload.join().unwrap();
+    assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
+    assert_eq!(fs::read_to_string(&remote).unwrap(), "payload\n");
+    let policy = fs::read_to_string(f.env.config_home.join("agentssh/policy.toml")).unwrap();
+    assert!(!policy.contains("exact:"), "no entry was added:\n{policy}");
+}
