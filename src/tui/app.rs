@@ -30,6 +30,8 @@ pub enum Focus {
     Proxies,
     /// Activity log.
     Activity,
+    /// Pending approval requests (in the Tab cycle only while any are pending).
+    Approvals,
 }
 
 /// A destructive action waiting for `y`.
@@ -60,6 +62,8 @@ pub enum Mode {
     NewSession(String),
     /// Replaying a recording in the screen pane (its keys go to the player).
     Replay,
+    /// Typing the reason for denying this approval request: (id, reason so far).
+    DenyReason(String, String),
 }
 
 /// What the runtime must do.
@@ -100,6 +104,17 @@ pub enum Effect {
         session: String,
         /// The recording file, when known (closed sessions).
         path: Option<String>,
+    },
+    /// Answer an approval request (`Request::ApprovalDecide`).
+    Decide {
+        /// The approval id.
+        id: String,
+        /// Approve (true) or deny.
+        approve: bool,
+        /// Why it was denied.
+        reason: Option<String>,
+        /// Also allow this exact command from now on.
+        add_rule: bool,
     },
     /// Leave the dashboard.
     Quit,
@@ -155,6 +170,8 @@ pub struct App {
     pub agent_size: Option<(String, u16, u16)>,
     /// The recording being replayed in the screen pane, and whose it is.
     pub replay: Option<(String, Player)>,
+    /// Pending approval requests and the policy's error.
+    pub approvals: super::approvals::Approvals,
 }
 
 impl Default for App {
@@ -184,6 +201,7 @@ impl Default for App {
             history_key: None,
             agent_size: None,
             replay: None,
+            approvals: Default::default(),
         }
     }
 }
@@ -280,6 +298,7 @@ impl App {
             }
         }
         let mut fx = self.ring_for_new_requests(true);
+        fx.extend(self.on_approvals(v));
         self.sort_sessions();
         self.connections = v["connection_list"].as_array().cloned().unwrap_or_default();
         self.proxies = v["proxy_list"].as_array().cloned().unwrap_or_default();
@@ -462,6 +481,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::DenyReason(id, reason) => self.on_reason_key(id, reason, key),
             Mode::Normal => self.on_normal_key(key),
         }
     }
@@ -483,6 +503,13 @@ impl App {
     fn on_normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         self.message = None;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        // While approvals are pending, y/a/n answer the selected one (n is "new session"
+        // again once none is pending).
+        if !ctrl {
+            if let Some(fx) = self.approval_key(&key) {
+                return fx;
+            }
+        }
         match key.code {
             KeyCode::Char('q') => self.quit(),
             KeyCode::Char('c') if ctrl => self.quit(),
@@ -494,12 +521,15 @@ impl App {
                 Vec::new()
             }
             KeyCode::Tab | KeyCode::BackTab => {
-                let order = [
+                let mut order = vec![
                     Focus::Sessions,
                     Focus::Connections,
                     Focus::Proxies,
                     Focus::Activity,
                 ];
+                if !self.approvals.pending.is_empty() {
+                    order.push(Focus::Approvals);
+                }
                 let i = order.iter().position(|f| *f == self.focus).unwrap_or(0);
                 let n = if key.code == KeyCode::Tab {
                     i + 1
@@ -597,6 +627,11 @@ impl App {
             (Mode::Confirm(_), _) => "y confirm · any other key cancels",
             (Mode::Help, _) => "any key closes help",
             (Mode::Replay, _) => "REPLAY · space pause · ←/→ seek · +/- speed · q back to live",
+            (Mode::DenyReason(..), _) => "type the reason (optional) · Enter deny · Esc cancel",
+            (_, Focus::Sessions) if !self.approvals.pending.is_empty() => {
+                "y approve · a approve+allow · n deny (the oldest; Tab to Approvals to choose) · t take over · ? help · q quit · ↑↓ select"
+            }
+            (_, Focus::Approvals) => "y approve · a approve+allow · n deny · ↑↓ select · Tab pane · ? help · q quit",
             (_, Focus::Sessions) if self.holding => {
                 "t type · r hand back · d dismiss · g next ask · o order · x close · i Ctrl-C · ? help · q quit · ↑↓ select"
             }

@@ -6,6 +6,7 @@
 //! terminal: sessions are drawn as cells from our own vt100 model.
 
 pub mod app;
+pub mod approvals;
 pub mod attach;
 pub mod attention;
 pub mod keymap;
@@ -361,6 +362,8 @@ pub async fn run_dashboard() -> Result<()> {
                 _ => Vec::new(),
             },
             _ = tokio::time::sleep(replay_wait.unwrap_or_default()), if replay_wait.is_some() => Vec::new(),
+            // Redraw every second while approvals wait, so their waiting times count up.
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)), if !app.approvals.pending.is_empty() => Vec::new(),
             _ = term_sig.recv() => app.on_signal_quit(),
             _ = hup_sig.recv() => app.on_signal_quit(),
             _ = int_sig.recv() => app.on_signal_quit(),
@@ -420,6 +423,30 @@ pub async fn run_dashboard() -> Result<()> {
                     tx.clone(),
                 ),
                 Effect::Bell => bell(),
+                Effect::Decide {
+                    id,
+                    approve,
+                    reason,
+                    add_rule,
+                } => {
+                    let done = match (approve, add_rule) {
+                        (true, true) => {
+                            format!("approved {id}; its command is allowed from now on")
+                        }
+                        (true, false) => format!("approved {id}"),
+                        (false, _) => format!("denied {id}"),
+                    };
+                    one_shot(
+                        Request::ApprovalDecide {
+                            id,
+                            approve,
+                            reason,
+                            add_rule,
+                        },
+                        done,
+                        tx.clone(),
+                    )
+                }
                 Effect::Dismiss(id) => one_shot(
                     Request::Dismiss {
                         session: id.clone(),
@@ -451,6 +478,8 @@ pub async fn run_dashboard() -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod approvals_tests;
 #[cfg(test)]
 mod attention_tests;
 #[cfg(test)]

@@ -63,11 +63,22 @@ pub fn draw(f: &mut Frame, app: &App) {
     // Notices (a request for a human, a long wait for input) take the top lines.
     let notices = u16::try_from(app.notices().len()).unwrap_or(0);
     let notices = if full.height >= 12 { notices } else { 0 };
+    // The approval banner and a broken policy's warning follow them.
+    let top = super::approvals::top_lines(app).min(full.height.saturating_sub(notices));
     let area = Rect {
-        y: full.y + notices,
-        height: full.height - notices,
+        y: full.y + notices + top,
+        height: full.height - notices - top,
         ..full
     };
+    super::approvals::draw_top(
+        f,
+        app,
+        Rect {
+            y: full.y + notices,
+            height: top,
+            ..full
+        },
+    );
     super::panes::draw_notices(
         f,
         app,
@@ -76,7 +87,13 @@ pub fn draw(f: &mut Frame, app: &App) {
             ..full
         },
     );
-    let activity_h = if area.height >= 30 { 10 } else { 6 };
+    let mut activity_h = if area.height >= 30 { 10 } else { 6 };
+    let approving = !app.approvals.pending.is_empty();
+    if approving {
+        // Pending approvals take the activity pane's place: borders, header, one row each.
+        let want = u16::try_from(app.approvals.pending.len() + 3).unwrap_or(u16::MAX);
+        activity_h = want.clamp(activity_h, (area.height / 3).max(activity_h));
+    }
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -112,12 +129,17 @@ pub fn draw(f: &mut Frame, app: &App) {
     } else {
         draw_screen(f, app, cols[1]);
     }
-    draw_activity(f, app, rows[1]);
+    if approving {
+        super::approvals::draw_pane(f, app, rows[1]);
+    } else {
+        draw_activity(f, app, rows[1]);
+    }
     draw_footer(f, app, rows[2]);
     match &app.mode {
         Mode::Help => draw_help(f, area),
         Mode::Confirm(p) => draw_confirm(f, area, p),
         Mode::NewSession(name) => draw_prompt(f, area, name),
+        Mode::DenyReason(id, reason) => super::approvals::draw_reason(f, area, id, reason),
         _ => {}
     }
 }
@@ -439,8 +461,12 @@ Sessions pane
             +/- speed, q back
 Proxies pane:  x close proxy (asks first)
 Activity:      / filter (Enter/Esc to finish)
+Approvals (shown while an agent's request waits for you; the selected one, the oldest
+unless you Tab to the pane and move with ↑/↓):
+  y approve once · a approve and allow this exact command from now on
+  n deny: type a reason for the agent (optional), Enter denies, Esc cancels
 Anywhere:      Tab next pane · ? this help · q quit (control is released)";
-    let r = centered(area, 84, 18);
+    let r = centered(area, 88, 22);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Help ")),
