@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::calls::{self, Answer};
 use super::tools::{self, NoArgs};
 use super::Policy;
+use super::{files, proxies};
 use crate::error::{Error, ErrorCode, Result};
 
 const INSTRUCTIONS: &str = "agentssh: SSH for agents. Use `exec` for one-off commands; \
@@ -79,6 +80,16 @@ impl Server {
             "file_read" => calls::file_read(p, parse(args)?).await,
             "file_write" => calls::file_write(p, parse(args)?).await,
             "file_ls" => calls::file_ls(p, parse(args)?).await,
+            "file_edit" => files::file_edit(p, parse(args)?).await,
+            "file_upload" => files::file_upload(p, parse(args)?).await,
+            "file_download" => files::file_download(p, parse(args)?).await,
+            "file_delete" => files::file_delete(p, parse(args)?).await,
+            "proxy_create" => proxies::proxy_create(p, parse(args)?).await,
+            "proxy_list" => {
+                parse::<NoArgs>(args)?;
+                proxies::proxy_list().await
+            }
+            "proxy_close" => proxies::proxy_close(parse(args)?).await,
             other => Err(Error::internal(format!("tool '{other}' has no handler"))),
         }
     }

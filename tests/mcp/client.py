@@ -1,5 +1,7 @@
 """An MCP client this project did not write (the official Python `mcp` SDK) driving
-`agentssh mcp`. Usage: client.py sdk|raw AGENTSSH_BIN PROFILE REMOTE_FILE [server args...]
+`agentssh mcp`. Usage: client.py sdk|raw|tools AGENTSSH_BIN PROFILE REMOTE [server args...]
+(REMOTE: a file to read for sdk; for tools, a directory the remote user may write in, on
+this machine, since the test's sshd runs on loopback.)
 
 Prints one JSON object with what it saw; tests/mcp.rs checks it. The environment (HOME,
 XDG_*) is inherited, so the server uses the test's isolated daemon and profiles."""
@@ -59,6 +61,94 @@ async def sdk(binary, profile, remote, extra):
     return out
 
 
+def echo_server():
+    """A TCP echo server on loopback (the sshd's side too: it runs on this machine)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                data = c.recv(1024)
+                c.sendall(b"echo:" + data)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
+def through(port, payload):
+    """Sends payload to 127.0.0.1:port and returns the answer, or the error's name."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.sendall(payload)
+            c.settimeout(10)
+            got = c.recv(1024)
+            return got.decode() if got else "closed"
+    except OSError as e:
+        return type(e).__name__
+
+
+async def tools(binary, profile, work, extra):
+    """The file and proxy tools, and the client kind of a session opened here."""
+    import hashlib
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=binary, args=["mcp", *extra], env=dict(os.environ))
+    out = {}
+    t = {"profile": profile}
+    conf = f"{work}/conf.ini"
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as s:
+            await s.initialize()
+            call = s.call_tool
+            out["write"] = dump(await call("file_write", {**t, "remote": conf, "content": "port=8080\nhost=a\n"}))
+            out["edit"] = dump(await call("file_edit", {**t, "remote": conf, "find": "port=8080", "replace": "port=9090"}))
+            out["edit_regex_all"] = dump(await call("file_edit", {**t, "remote": conf, "find": "=(\\w)", "replace": ": $1", "regex": True, "all": True}))
+            out["edit_miss"] = dump(await call("file_edit", {**t, "remote": conf, "find": "no such text", "replace": "x"}))
+            out["after_edit"] = dump(await call("file_read", {**t, "remote": conf}))
+
+            src, back = f"{work}/local-src.bin", f"{work}/local-back.bin"
+            with open(src, "wb") as f:
+                f.write(os.urandom(300 * 1024))
+            out["upload"] = dump(await call("file_upload", {**t, "local": src, "remote": f"{work}/remote.bin"}))
+            out["download"] = dump(await call("file_download", {**t, "remote": f"{work}/remote.bin", "local": back}))
+            sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.exists(p) else None
+            out["round_trip"] = {"src": sha(src), "back": sha(back)}
+            out["delete"] = dump(await call("file_delete", {**t, "remote": f"{work}/remote.bin"}))
+            out["deleted_exists"] = os.path.exists(f"{work}/remote.bin")
+            out["delete_again"] = dump(await call("file_delete", {**t, "remote": f"{work}/remote.bin"}))
+
+            echo = echo_server()
+            echo_port = echo.getsockname()[1]
+            created = dump(await call("proxy_create", {**t, "local": "127.0.0.1:0", "remote": f"127.0.0.1:{echo_port}", "name": "mcp-echo"}))
+            out["proxy_create"] = created
+            local = ((created["structured"] or {}).get("local") or ":0").rsplit(":", 1)[1]
+            out["through_proxy"] = through(int(local), b"ping")
+            out["proxy_list"] = dump(await call("proxy_list", {}))
+            out["proxy_bad"] = dump(await call("proxy_create", {**t, "local": "127.0.0.1:0"}))
+            out["proxy_close"] = dump(await call("proxy_close", {"proxy_id": "mcp-echo"}))
+            out["after_close"] = through(int(local), b"ping")
+            out["proxy_list_after"] = dump(await call("proxy_list", {}))
+            echo.close()
+
+            opened = dump(await call("session_open", {**t, "name": "from-mcp"}))
+            out["session_open"] = opened
+            out["session_list"] = dump(await call("session_list", {}))
+    return out
+
+
 def raw(binary, extra):
     """Hand-written frames: a malformed line must get a JSON-RPC error (or be skipped)
     without ending the server."""
@@ -97,6 +187,8 @@ def main():
     mode, binary, profile, remote, *extra = sys.argv[1:]
     if mode == "sdk":
         result = asyncio.run(sdk(binary, profile, remote, extra))
+    elif mode == "tools":
+        result = asyncio.run(tools(binary, profile, remote, extra))
     else:
         result = raw(binary, extra)
     print(json.dumps(result))
