@@ -149,6 +149,31 @@ async def tools(binary, profile, work, extra):
     return out
 
 
+async def takeover(binary, profile, extra):
+    """Opens a session, prints {"opened": ...} as one line, then for each line the test
+    writes on stdin (after it changed who controls the session) calls session_send and
+    prints the result as one line; stdin's end finishes."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=binary, args=["mcp", *extra], env=dict(os.environ))
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as s:
+            await s.initialize()
+            opened = dump(await s.call_tool("session_open", {"profile": profile, "name": "mcp-work", "reconnect": False}))
+            print(json.dumps({"opened": opened}), flush=True)
+            sid = (opened["structured"] or {}).get("id")
+            n = 0
+            while True:
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line:
+                    break
+                n += 1
+                sent = dump(await s.call_tool("session_send", {"session_id": sid, "input": f"echo step-$(({n}*10))\n"}))
+                print(json.dumps({"send": sent}), flush=True)
+    return {"done": True}
+
+
 def raw(binary, extra):
     """Hand-written frames: a malformed line must get a JSON-RPC error (or be skipped)
     without ending the server."""
@@ -187,6 +212,8 @@ def main():
     mode, binary, profile, remote, *extra = sys.argv[1:]
     if mode == "sdk":
         result = asyncio.run(sdk(binary, profile, remote, extra))
+    elif mode == "takeover":
+        result = asyncio.run(takeover(binary, profile, extra))
     elif mode == "tools":
         result = asyncio.run(tools(binary, profile, remote, extra))
     else:
