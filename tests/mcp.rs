@@ -316,3 +316,51 @@ fn file_and_proxy_tools_work_on_the_real_sshd() {
     assert_eq!(kind("from-mcp"), Some("mcp".into()), "{list}");
     assert_eq!(kind("from-cli"), Some("cli".into()), "{list}");
 }
+
+#[test]
+fn long_exec_reports_progress_and_a_cancelled_exec_stops_the_remote_command() {
+    let (env, _sshd) = setup();
+    let dir = shared_dir();
+    let work = dir.path().to_str().unwrap();
+    let r = client(&env, "long", "t", work, &["--profile", "t"]);
+
+    assert_eq!(
+        r["exec"]["structured"]["stdout"], "slept\n",
+        "{}",
+        r["exec"]
+    );
+    let progress: Vec<f64> = r["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["progress"].as_f64())
+        .collect();
+    assert!(
+        progress.len() >= 2 && progress.windows(2).all(|w| w[0] < w[1]),
+        "a 3 s exec should report rising progress about every second: {}",
+        r["progress"]
+    );
+    assert!(
+        r["progress"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("exec: running"),
+        "{}",
+        r["progress"]
+    );
+
+    // The remote `sleep 317` ran, the client cancelled the call, and it stopped while the
+    // MCP server kept running (its end would also close the daemon connection).
+    assert!(r["pid"].is_u64(), "{r}");
+    assert_eq!(r["alive_before_cancel"], true, "{r}");
+    assert_eq!(r["cancel"], "cancelled", "{r}");
+    assert_eq!(
+        r["gone"], true,
+        "the remote command outlived the cancel: {r}"
+    );
+    assert_eq!(
+        r["after"]["structured"]["stdout"], "still-here\n",
+        "{}",
+        r["after"]
+    );
+}

@@ -1,9 +1,12 @@
 //! The rmcp server: tool listing (filtered by `--tools`), dispatch of tool calls to
 //! [`super::calls`], and the shape of results and tool errors.
 
+use std::time::{Duration, Instant};
+
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -118,7 +121,7 @@ impl ServerHandler for Server {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         // An unknown tool, or one of a group --tools left out, is a protocol error: the
@@ -133,7 +136,8 @@ impl ServerHandler for Server {
             }
         }
         tracing::info!(tool = %name, "tool call");
-        let result = match self.dispatch(&name, request.arguments).await {
+        let outcome = run_tool(&name, self.dispatch(&name, request.arguments), &context).await?;
+        let result = match outcome {
             Ok(answer) => success(answer),
             Err(e) => {
                 tracing::info!(tool = %name, code = e.code.as_str(), "tool error");
@@ -141,6 +145,49 @@ impl ServerHandler for Server {
             }
         };
         Ok(result.into())
+    }
+}
+
+/// How often a long tool call reports progress (when the client asked for it).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The JSON-RPC error code of a call the client cancelled (LSP's `RequestCancelled`; MCP
+/// defines none, and a client that cancelled does not wait for the answer anyway).
+const CANCELLED: rmcp::model::ErrorCode = rmcp::model::ErrorCode(-32800);
+
+/// Runs one tool call to its end, meanwhile sending a progress notification every
+/// [`PROGRESS_EVERY`] when the request carries a progress token (`progress` = seconds so
+/// far). When the client cancels the request (`notifications/cancelled`), the call is
+/// dropped: that closes its daemon connection, and the daemon stops a running remote command
+/// as it does for a `--timeout` (an exec) or simply ends the wait (a session wait or run).
+async fn run_tool(
+    name: &str,
+    work: impl std::future::Future<Output = Result<Answer>>,
+    context: &RequestContext<RoleServer>,
+) -> std::result::Result<Result<Answer>, ErrorData> {
+    let token = context.meta.get_progress_token();
+    let started = Instant::now();
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return Ok(outcome),
+            () = context.ct.cancelled() => {
+                tracing::info!(tool = %name, "tool call cancelled by the client");
+                return Err(ErrorData::new(CANCELLED, format!("{name} cancelled by the client"), None));
+            }
+            _ = tick.tick(), if token.is_some() => {
+                if let Some(token) = &token {
+                    let secs = started.elapsed().as_secs();
+                    let note = ProgressNotificationParam::new(token.clone(), secs as f64)
+                        .with_message(format!("{name}: running for {secs} s"));
+                    // A client that stopped listening for progress is no reason to stop.
+                    let _ = context.peer.notify_progress(note).await;
+                }
+            }
+        }
     }
 }
 

@@ -174,6 +174,62 @@ async def takeover(binary, profile, extra):
     return {"done": True}
 
 
+def pid_gone(pid):
+    """Whether process pid has ended (gone, or a zombie waiting for its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def long_calls(binary, profile, work, extra):
+    """Progress notifications during a long exec, and a cancelled exec whose remote
+    command must stop while this server keeps running."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=binary, args=["mcp", *extra], env=dict(os.environ))
+    out = {}
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append({"progress": value, "message": message})
+
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as s:
+            await s.initialize()
+            r = await s.call_tool("exec", {"profile": profile, "command": "sleep 3; echo slept"}, progress_callback=on_progress)
+            out["exec"] = dump(r)
+            out["progress"] = progress
+
+            marker = f"{work}/pid"
+            call = asyncio.ensure_future(s.call_tool("exec", {"profile": profile, "command": f"echo $$ > {marker}.tmp && mv {marker}.tmp {marker} && exec sleep 317"}))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while not os.path.exists(marker) and loop.time() < deadline and not call.done():
+                await asyncio.sleep(0.05)
+            pid = int(open(marker).read()) if os.path.exists(marker) else None
+            out["pid"] = pid
+            out["alive_before_cancel"] = pid is not None and not pid_gone(pid)
+            started = loop.time()
+            call.cancel()
+            try:
+                await call
+                out["cancel"] = "finished anyway"
+            except asyncio.CancelledError:
+                out["cancel"] = "cancelled"
+            except Exception as e:
+                out["cancel"] = f"raised {type(e).__name__}: {e}"
+            while pid is not None and not pid_gone(pid) and loop.time() < started + 15:
+                await asyncio.sleep(0.05)
+            out["gone"] = pid is not None and pid_gone(pid)
+            out["gone_after_s"] = round(loop.time() - started, 2)
+            # Still serving, and the server process was never restarted (same session).
+            out["after"] = dump(await s.call_tool("exec", {"profile": profile, "command": "echo still-here"}))
+    return out
+
+
 def raw(binary, extra):
     """Hand-written frames: a malformed line must get a JSON-RPC error (or be skipped)
     without ending the server."""
@@ -214,6 +270,8 @@ def main():
         result = asyncio.run(sdk(binary, profile, remote, extra))
     elif mode == "takeover":
         result = asyncio.run(takeover(binary, profile, extra))
+    elif mode == "long":
+        result = asyncio.run(long_calls(binary, profile, remote, extra))
     elif mode == "tools":
         result = asyncio.run(tools(binary, profile, remote, extra))
     else:
