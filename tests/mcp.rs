@@ -204,6 +204,27 @@ fn tool_groups_limit_the_list_and_a_missing_profile_is_a_tool_error() {
     for reply in &replies[..replies.len() - 1] {
         assert!(reply["error"].is_object(), "{reply}");
     }
+    let big = &r["big"];
+    assert_eq!(big["id"], 3, "{big}");
+    assert_eq!(big["result"]["isError"], true, "{big}");
+    assert_eq!(big["result"]["structuredContent"]["code"], "usage", "{big}");
+    assert!(
+        big["result"]["structuredContent"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("limit"),
+        "{big}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/never-written").exists(),
+        "an oversized call must do nothing"
+    );
+    let after = r["after_huge"].as_array().unwrap();
+    assert_eq!(after.last().unwrap()["id"], 5, "still serving: {after:?}");
+    assert!(
+        after.iter().all(|a| a["id"] != 4),
+        "the 40 MiB line got an answer: {after:?}"
+    );
     assert_eq!(r["exit"], 0, "stdin closed: a clean exit: {r}");
 }
 

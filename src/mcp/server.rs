@@ -135,6 +135,15 @@ impl ServerHandler for Server {
                 ))
             }
         }
+        let size = arguments_size(request.arguments.as_ref());
+        if size > MAX_ARGUMENTS {
+            tracing::info!(tool = %name, size, "tool arguments too large");
+            return Ok(failure(Error::usage(format!(
+                "the arguments of {name} take {size} bytes, over the {MAX_ARGUMENTS}-byte limit; \
+                 for big content use file_upload from a local file"
+            )))
+            .into());
+        }
         tracing::info!(tool = %name, "tool call");
         let outcome = run_tool(&name, self.dispatch(&name, request.arguments), &context).await?;
         let result = match outcome {
@@ -146,6 +155,40 @@ impl ServerHandler for Server {
         };
         Ok(result.into())
     }
+}
+
+/// The longest incoming MCP message (one line of JSON-RPC). A longer line is dropped
+/// unread by rmcp without an answer (it has no id we could answer to); up to this size a
+/// request is parsed, so an oversized argument gets a tool error of its own call.
+const MAX_MESSAGE: usize = 32 * 1024 * 1024;
+
+/// The most a tool call's arguments may take, as JSON: well under the daemon's frame limit
+/// ([`crate::protocol::MAX_FRAME`]), which the request built from them must fit in.
+const MAX_ARGUMENTS: usize = 8 * 1024 * 1024;
+
+/// Counts the bytes written to it (to size the arguments without a copy).
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of a call's arguments as compact JSON.
+fn arguments_size(args: Option<&rmcp::model::JsonObject>) -> usize {
+    let mut c = Counter(0);
+    if let Some(a) = args {
+        // Writing to a counter cannot fail; a serialisation error would leave a smaller
+        // count, and the daemon's frame limit still holds.
+        let _ = serde_json::to_writer(&mut c, a);
+    }
+    c.0
 }
 
 /// How often a long tool call reports progress (when the client asked for it).
@@ -194,8 +237,13 @@ async fn run_tool(
 /// Serves on stdio until the client closes it.
 pub async fn run(policy: Policy) -> Result<()> {
     let server = Server { policy };
+    // Non-blocking pipes where stdin and stdout are FIFOs (as MCP clients start servers),
+    // blocking stdio otherwise; one message at most MAX_MESSAGE bytes.
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout)
+        .with_max_line_length(MAX_MESSAGE);
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(transport)
         .await
         .map_err(|e| Error::new(ErrorCode::Usage, format!("MCP initialisation failed: {e}")))?;
     running

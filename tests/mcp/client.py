@@ -259,6 +259,25 @@ def raw(binary, extra):
         if r is None or r.get("id") == 2:
             break
     out["replies"] = replies
+
+    def until(id_):
+        seen = []
+        while True:
+            r = recv()
+            seen.append(r)
+            if r is None or r.get("id") == id_:
+                return seen
+
+    # A 20 MiB argument: a tool error for this call.
+    send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "file_write", "arguments": {"profile": "t", "remote": "/tmp/never-written", "content": "x" * (20 << 20)}}})
+    out["big"] = until(3)[-1]
+    # A 40 MiB line, over the message bound: dropped unread (it has no id to answer to),
+    # and the server keeps serving.
+    send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "file_write", "arguments": {"profile": "t", "remote": "/tmp/never-written", "content": "y" * (40 << 20)}}})
+    send({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+    out["after_huge"] = until(5)
     p.stdin.close()
     out["exit"] = p.wait(timeout=30)
     return out
