@@ -29,9 +29,9 @@ async def main():
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(command=binary, args=["mcp", "--profile", profile, "--tools", "exec"],
+    params = StdioServerParameters(command=binary, args=["mcp", "--profile", profile, "--tools", "exec,sessions"],
                                    env=dict(os.environ))
-    mcp_ms, ssh_ms, errors = [], [], 0
+    mcp_ms, ssh_ms, floor_ms, errors = [], [], [], 0
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as s:
             await s.initialize()
@@ -62,7 +62,16 @@ async def main():
                             sc = getattr(r, "structuredContent", None) or getattr(r, "structured_content", None) or {}
                             if err or sc.get("exit_status") != 0:
                                 errors += 1
+            # Reference: a tool call that reaches the daemon but not sshd (`session_list`,
+            # no sessions): this client, rmcp and the daemon hop without the SSH part.
+            for _ in range(warmup):
+                await s.call_tool("session_list", {})
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                await s.call_tool("session_list", {})
+                floor_ms.append((time.perf_counter() - t0) * 1000)
     print(json.dumps({
+        "floor_median_ms": statistics.median(floor_ms),
         "calls": len(mcp_ms),
         "ssh_runs": len(ssh_ms),
         "errors": errors,
