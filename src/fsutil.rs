@@ -55,3 +55,29 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
         .mode(0o600)
         .open(path)
 }
+
+/// An absolute, lexically normalised local path; a trailing `/` is kept (it means "into
+/// this directory"). Shared by the CLI and the MCP face: the daemon takes only absolute
+/// local paths, resolved against the caller's working directory.
+pub fn local_abs(p: &str) -> crate::error::Result<std::path::PathBuf> {
+    if p.is_empty() {
+        return Err(crate::error::Error::usage("--local must not be empty"));
+    }
+    let abs = std::path::absolute(p).map_err(|e| crate::error::Error::local_io(p, &e))?;
+    let mut out = std::path::PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    if p.ends_with('/') && out != Path::new("/") {
+        let mut s = out.into_os_string();
+        s.push("/");
+        out = std::path::PathBuf::from(s);
+    }
+    Ok(out)
+}

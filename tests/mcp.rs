@@ -204,5 +204,184 @@ fn tool_groups_limit_the_list_and_a_missing_profile_is_a_tool_error() {
     for reply in &replies[..replies.len() - 1] {
         assert!(reply["error"].is_object(), "{reply}");
     }
+    let big = &r["big"];
+    assert_eq!(big["id"], 3, "{big}");
+    assert_eq!(big["result"]["isError"], true, "{big}");
+    assert_eq!(big["result"]["structuredContent"]["code"], "usage", "{big}");
+    assert!(
+        big["result"]["structuredContent"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("limit"),
+        "{big}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/never-written").exists(),
+        "an oversized call must do nothing"
+    );
+    let after = r["after_huge"].as_array().unwrap();
+    assert_eq!(after.last().unwrap()["id"], 5, "still serving: {after:?}");
+    assert!(
+        after.iter().all(|a| a["id"] != 4),
+        "the 40 MiB line got an answer: {after:?}"
+    );
     assert_eq!(r["exit"], 0, "stdin closed: a clean exit: {r}");
+}
+
+/// A directory on this machine the remote user may write in (the sshd runs on loopback).
+fn shared_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("agentssh-mcp-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+#[test]
+fn file_and_proxy_tools_work_on_the_real_sshd() {
+    let (env, _sshd) = setup();
+    let dir = shared_dir();
+    let work = dir.path().to_str().unwrap();
+    let r = client(&env, "tools", "t", work, &["--profile", "t"]);
+
+    assert_eq!(r["write"]["is_error"], false, "{}", r["write"]);
+    assert_eq!(r["edit"]["structured"]["replacements"], 1, "{}", r["edit"]);
+    assert_eq!(
+        r["edit_regex_all"]["structured"]["replacements"], 2,
+        "{}",
+        r["edit_regex_all"]
+    );
+    assert_eq!(
+        r["edit_miss"]["structured"]["code"], "not_found",
+        "{}",
+        r["edit_miss"]
+    );
+    assert_eq!(
+        r["after_edit"]["structured"]["content"], "port: 9090\nhost: a\n",
+        "{}",
+        r["after_edit"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("conf.ini")).unwrap(),
+        "port: 9090\nhost: a\n"
+    );
+
+    assert_eq!(r["upload"]["is_error"], false, "{}", r["upload"]);
+    assert_eq!(
+        r["upload"]["structured"]["bytes"],
+        300 * 1024,
+        "{}",
+        r["upload"]
+    );
+    assert_eq!(r["download"]["is_error"], false, "{}", r["download"]);
+    let rt = &r["round_trip"];
+    assert!(rt["src"].is_string() && rt["src"] == rt["back"], "{rt}");
+    assert_eq!(r["delete"]["is_error"], false, "{}", r["delete"]);
+    assert_eq!(r["deleted_exists"], false, "{r}");
+    assert_eq!(
+        r["delete_again"]["structured"]["code"], "not_found",
+        "{}",
+        r["delete_again"]
+    );
+
+    let created = &r["proxy_create"];
+    assert_eq!(created["is_error"], false, "{created}");
+    assert_eq!(created["structured"]["proxy_id"], "mcp-echo", "{created}");
+    assert_eq!(r["through_proxy"], "echo:ping", "{r}");
+    let listed: Vec<&Value> = r["proxy_list"]["structured"]["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["id"] == "mcp-echo")
+        .collect();
+    assert_eq!(listed.len(), 1, "{}", r["proxy_list"]);
+    assert_eq!(listed[0]["kind"], "local", "{}", r["proxy_list"]);
+    assert_eq!(
+        r["proxy_bad"]["structured"]["code"], "usage",
+        "local without remote: {}",
+        r["proxy_bad"]
+    );
+    assert_eq!(
+        r["proxy_close"]["structured"]["closed"][0], "mcp-echo",
+        "{}",
+        r["proxy_close"]
+    );
+    assert_ne!(r["after_close"], "echo:ping", "closed: {r}");
+    assert_eq!(
+        r["proxy_list_after"]["structured"]["proxies"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{}",
+        r["proxy_list_after"]
+    );
+
+    // Sessions record which kind of client opened them: `mcp` here, `cli` from the CLI.
+    assert_eq!(
+        r["session_open"]["structured"]["client"], "mcp",
+        "{}",
+        r["session_open"]
+    );
+    let (v, rc) = env.json(&["-p", "t", "--json", "connect", "--name", "from-cli"]);
+    assert_eq!(rc, 0, "{v}");
+    let list = env.json(&["--json", "session", "list"]).0;
+    let kind = |name: &str| {
+        list["data"]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["client"].clone())
+    };
+    assert_eq!(kind("from-mcp"), Some("mcp".into()), "{list}");
+    assert_eq!(kind("from-cli"), Some("cli".into()), "{list}");
+}
+
+#[test]
+fn long_exec_reports_progress_and_a_cancelled_exec_stops_the_remote_command() {
+    let (env, _sshd) = setup();
+    let dir = shared_dir();
+    let work = dir.path().to_str().unwrap();
+    let r = client(&env, "long", "t", work, &["--profile", "t"]);
+
+    assert_eq!(
+        r["exec"]["structured"]["stdout"], "slept\n",
+        "{}",
+        r["exec"]
+    );
+    let progress: Vec<f64> = r["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["progress"].as_f64())
+        .collect();
+    assert!(
+        progress.len() >= 2 && progress.windows(2).all(|w| w[0] < w[1]),
+        "a 3 s exec should report rising progress about every second: {}",
+        r["progress"]
+    );
+    assert!(
+        r["progress"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("exec: running"),
+        "{}",
+        r["progress"]
+    );
+
+    // The remote `sleep 317` ran, the client cancelled the call, and it stopped while the
+    // MCP server kept running (its end would also close the daemon connection).
+    assert!(r["pid"].is_u64(), "{r}");
+    assert_eq!(r["alive_before_cancel"], true, "{r}");
+    assert_eq!(r["cancel"], "cancelled", "{r}");
+    assert_eq!(
+        r["gone"], true,
+        "the remote command outlived the cancel: {r}"
+    );
+    assert_eq!(
+        r["after"]["structured"]["stdout"], "still-here\n",
+        "{}",
+        r["after"]
+    );
 }

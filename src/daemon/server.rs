@@ -245,7 +245,7 @@ async fn handle(
         req @ (Request::RecordingList
         | Request::RecordingDelete { .. }
         | Request::RecordingLocate { .. }) => super::record::handle(daemon, req).await,
-        other => super::session::requests::handle(daemon, other).await,
+        other => super::session::requests::handle(daemon, other, who).await,
     };
     match result {
         Ok(v) => Response::Ok(v),

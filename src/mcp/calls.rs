@@ -58,7 +58,7 @@ impl Bounded {
 
 /// Resolves a target under the server's policy: only allowed profiles, inline values only
 /// with `--allow-inline-targets`, and the one allowed profile when none is named.
-fn resolve(policy: &Policy, t: &Target) -> Result<ConnectSpec> {
+pub(super) fn resolve(policy: &Policy, t: &Target) -> Result<ConnectSpec> {
     let inline = t.host.is_some() || t.port.is_some() || t.username.is_some();
     if inline && !policy.allow_inline {
         return Err(Error::usage(
@@ -100,7 +100,7 @@ fn resolve(policy: &Policy, t: &Target) -> Result<ConnectSpec> {
 }
 
 /// Sends one request and waits for its final answer; a failure keeps its partial data.
-async fn ask(req: Request) -> Result<Value> {
+pub(super) async fn ask(req: Request) -> Result<Value> {
     let client = DaemonClient::connect_or_start(CLIENT_KIND).await?;
     into_result(client.request(req).await?).map_err(|(e, data)| match data {
         Some(d) => e.with_data(d),
@@ -137,7 +137,8 @@ async fn ask_streaming(req: Request) -> Result<(Result<Value>, Bounded, Bounded)
     }
 }
 
-fn text_of(v: &Value, key: &str) -> String {
+/// The string at `key` (empty when absent).
+pub(super) fn text_of(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_default().to_string()
 }
 
@@ -335,7 +336,12 @@ pub async fn session_close(a: SessionArgs) -> Result<Answer> {
     Ok((v, format!("closed {id}")))
 }
 
-fn file_target(policy: &Policy, t: &Target, session: Option<String>) -> Result<FileTarget> {
+/// The connection a file tool uses: its session's, or a pooled one for the target.
+pub(super) fn file_target(
+    policy: &Policy,
+    t: &Target,
+    session: Option<String>,
+) -> Result<FileTarget> {
     Ok(match session {
         Some(session) => FileTarget::Session { session },
         None => FileTarget::Spec {

@@ -9,6 +9,8 @@
 //! state directory. Like the dashboard, this face must not import the CLI (`tests/layering.rs`).
 
 mod calls;
+mod files;
+mod proxies;
 mod server;
 mod tools;
 

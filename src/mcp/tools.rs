@@ -9,6 +9,8 @@ use rmcp::model::{JsonObject, Tool};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::files::{FileDeleteArgs, FileDownloadArgs, FileEditArgs, FileUploadArgs};
+use super::proxies::{ProxyCloseArgs, ProxyCreateArgs};
 use super::Group;
 
 /// Where to connect: a saved profile, or (only with `--allow-inline-targets`) inline values.
@@ -215,6 +217,20 @@ pub const CATALOGUE: &[Spec] = &[
         description: "Write text to a remote file, replacing it atomically (or appending). Prefer this over echo/heredocs through exec: no quoting problems." },
     Spec { name: "file_ls", group: Group::Files, schema: schema_for_type::<FilePathArgs>,
         description: "List a remote directory (or describe one file): names, types, sizes, modes, times." },
+    Spec { name: "file_edit", group: Group::Files, schema: schema_for_type::<FileEditArgs>,
+        description: "Find and replace text in a remote file, atomically (literal text, or a regex with `regex`; first match, or every one with `all`). Fails with code not_found when nothing matched. Best for small changes to config files; no shell quoting." },
+    Spec { name: "file_upload", group: Group::Files, schema: schema_for_type::<FileUploadArgs>,
+        description: "Copy a file (or a directory tree with `recursive`) from the machine running this MCP server to the remote server; modes and mtimes are kept." },
+    Spec { name: "file_download", group: Group::Files, schema: schema_for_type::<FileDownloadArgs>,
+        description: "Copy a remote file (or a directory tree with `recursive`) to the machine running this MCP server; modes and mtimes are kept." },
+    Spec { name: "file_delete", group: Group::Files, schema: schema_for_type::<FileDeleteArgs>,
+        description: "Delete a remote file or symlink, or a directory tree with `recursive` (refuses /, ~ and the home directory)." },
+    Spec { name: "proxy_create", group: Group::Proxies, schema: schema_for_type::<ProxyCreateArgs>,
+        description: "Open a tunnel kept by the agentssh daemon: a local forward (`local` + `remote`, like ssh -L), a SOCKS5 proxy (`socks5`, like ssh -D) or a reverse forward (`reverse` + `to`, like ssh -R). Port 0 picks a free port; the answer has the real address and `proxy_id`. Close it with proxy_close when done." },
+    Spec { name: "proxy_list", group: Group::Proxies, schema: schema_for_type::<NoArgs>,
+        description: "List the tunnels the daemon keeps (any client's): id, kind, addresses, target, active connections and byte counters." },
+    Spec { name: "proxy_close", group: Group::Proxies, schema: schema_for_type::<ProxyCloseArgs>,
+        description: "Close a tunnel by `proxy_id` (its port is free at once), or every tunnel with `all`." },
 ];
 
 /// The tools `groups` selects, as MCP tool definitions.

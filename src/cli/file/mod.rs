@@ -10,7 +10,6 @@ mod args;
 mod render;
 
 use std::io::{IsTerminal, Read};
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,30 +36,7 @@ pub const MAX_JSON_READ: u64 = 64 * 1024 * 1024;
 /// How often the progress bar is refreshed in `--direct` mode.
 const TICK: Duration = Duration::from_millis(100);
 
-/// An absolute, lexically normalised local path; a trailing `/` is kept (it means "into
-/// this directory").
-pub fn local_abs(p: &str) -> Result<PathBuf> {
-    if p.is_empty() {
-        return Err(Error::usage("--local must not be empty"));
-    }
-    let abs = std::path::absolute(p).map_err(|e| Error::local_io(p, &e))?;
-    let mut out = PathBuf::from("/");
-    for c in abs.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    if p.ends_with('/') && out != Path::new("/") {
-        let mut s = out.into_os_string();
-        s.push("/");
-        out = PathBuf::from(s);
-    }
-    Ok(out)
-}
+pub use crate::fsutil::local_abs;
 
 fn method(m: MethodArg) -> Result<Method> {
     match m {
@@ -361,6 +337,7 @@ async fn pump_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn local_paths_are_absolute_and_normalised() {

@@ -486,6 +486,7 @@ impl Actor {
                 .map(|p| p.lease.conn.id.clone())
                 .unwrap_or_default(),
             shared_with: Vec::new(),
+            client: self.meta.client.clone(),
             host: self.meta.spec.host.clone(),
             port: self.meta.spec.port,
             username: self.meta.spec.username.clone(),

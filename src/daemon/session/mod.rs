@@ -128,6 +128,9 @@ pub enum Note {
     RunEnded(Option<i32>),
 }
 
+/// The longest client kind a session keeps: hellos carry any string, the listing stays small.
+pub const CLIENT_KIND_MAX: usize = 32;
+
 /// Static facts about a session, fixed at creation.
 #[derive(Debug, Clone)]
 pub struct SessionMeta {
@@ -145,6 +148,9 @@ pub struct SessionMeta {
     pub nonce: String,
     /// Recorded to disk (not with `connect --no-record`).
     pub record: bool,
+    /// The kind of client that opened it (`cli`, `mcp`, `tui`, ...: the `client` of its
+    /// hello, at most [`CLIENT_KIND_MAX`] characters).
+    pub client: String,
     /// Created, ms since epoch.
     pub created_at: u64,
     /// The registry's change counter, bumped with every tick (the dashboard feed waits on it).
@@ -160,6 +166,9 @@ pub struct SessionInfo {
     pub name: Option<String>,
     /// Pooled connection id.
     pub connection_id: String,
+    /// The kind of client that opened the session (`cli`, `mcp`, `tui`, ...). New in this
+    /// protocol version; readers take a missing field (an older daemon) as unknown.
+    pub client: String,
     /// Other sessions on the same connection (filled by the registry).
     pub shared_with: Vec<String>,
     /// Host.

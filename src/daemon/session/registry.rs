@@ -159,11 +159,13 @@ impl Registry {
             })
     }
 
-    /// Opens a session (connect or spawn).
+    /// Opens a session (connect or spawn) for the client kind `client` (see
+    /// [`SessionMeta::client`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
         &self,
         pool: &Pool,
+        client: &str,
         spec: ConnectSpec,
         retry: u32,
         name: Option<String>,
@@ -185,6 +187,7 @@ impl Registry {
             shell_integration,
             nonce: crate::hex(&rand::random::<[u8; 8]>()),
             record,
+            client: client.chars().take(super::CLIENT_KIND_MAX).collect(),
             created_at: crate::now_ms(),
             changes: self.changes.clone(),
         };

@@ -33,9 +33,11 @@ pub fn parse_signal(name: &str) -> Result<Sig> {
     })
 }
 
-/// Answers one session request (all but `read --follow`, which streams).
-pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
+/// Answers one session request (all but `read --follow`, which streams). `who` is the
+/// requester as the activity log names it (`KIND:PID`); a session it opens records the kind.
+pub async fn handle(daemon: &Arc<Daemon>, request: Request, who: &str) -> Result<Value> {
     let reg = &daemon.sessions;
+    let client = who.split(':').next().unwrap_or_default();
     match request {
         Request::Connect {
             spec,
@@ -51,6 +53,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
         } => {
             reg.open(
                 &daemon.pool,
+                client,
                 *spec,
                 retry,
                 name,
@@ -76,6 +79,7 @@ pub async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Value> {
             let spec = parent.meta.spec.clone();
             reg.open(
                 &daemon.pool,
+                client,
                 spec,
                 0,
                 name,

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# `exec true` through one long-lived `agentssh mcp` process (issue 18) against `ssh` with a
+# warm ControlMaster, on the same private sshd, in the same run.
+#
+#   bash bench/mcp.sh            (as root, after `bash scripts/test-setup.sh`)
+#
+# 1. `cargo build --release`; the binary is copied to /dev/shm (a rebuild cannot swap it).
+# 2. A private sshd on a random 127.0.0.1 port (config on /dev/shm, user agentssh-bench with
+#    login shell /bin/sh), isolated HOME/XDG, known_hosts pre-seeded on both sides: the same
+#    setup as bench/run.sh.
+# 3. bench/mcp_driver.py starts ONE `agentssh mcp --profile b --tools exec,sessions` via the
+#    official Python MCP SDK client, warms it up, then makes $BENCH_MCP_CALLS (200)
+#    sequential `exec` tool calls of `true`, timing each around `call_tool`; between its
+#    chunks it runs hyperfine -N on `ssh` through a warm ControlMaster for the same number of
+#    runs, in $BENCH_ROUNDS (4) rounds whose order alternates. For reference it then times
+#    as many `session_list` calls (the MCP client, server and daemon hop without SSH).
+# 4. Rewrites the `mcp` section of BENCHMARKS.md: medians per call and the ratio (budget
+#    <= 0.4x).
+#
+# Knobs: BENCH_MCP_CALLS (200), BENCH_ROUNDS (4), BENCH_WARMUP (10), BENCH_MD.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
+CALLS="${BENCH_MCP_CALLS:-200}"
+ROUNDS="${BENCH_ROUNDS:-4}"
+WARMUP="${BENCH_WARMUP:-10}"
+BENCH_USER=agentssh-bench
+SSHD=/usr/sbin/sshd
+SSH=/usr/bin/ssh
+SSH_KEYGEN=/usr/bin/ssh-keygen
+MD="${BENCH_MD:-$ROOT/BENCHMARKS.md}"
+
+log() { printf 'bench/mcp: %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# --- preflight ----------------------------------------------------------------------------
+HINT="run: bash scripts/test-setup.sh"
+[[ $EUID -eq 0 ]] || die "must run as root (sshd has to switch to $BENCH_USER)"
+for tool in "$SSHD" "$SSH" "$SSH_KEYGEN"; do
+    [[ -x $tool ]] || die "$tool not found; $HINT"
+done
+for tool in hyperfine python3 cargo flock; do
+    command -v "$tool" >/dev/null || die "$tool not found; $HINT"
+done
+python3 -c 'import mcp' 2>/dev/null || die "the Python MCP SDK is missing (pip install mcp)"
+getent passwd "$BENCH_USER" >/dev/null || die "user $BENCH_USER does not exist; $HINT"
+if [[ ! -d /run/sshd ]]; then
+    mkdir -p /run/sshd && chmod 0755 /run/sshd
+fi
+
+# --- build ----------------------------------------------------------------------------------
+log "cargo build --release"
+cargo build --release --bin agentssh
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+
+# --- scratch dir and cleanup ---------------------------------------------------------------
+WORK="$(mktemp -d /dev/shm/asm.XXXXXX)"
+chmod 0755 "$WORK" # sshd reads authorized_keys as the bench user
+RUN_ID="bench-mcp-$$-$(basename "$WORK")"
+SSHD_PID=""
+DAEMON_STARTED=""
+
+# Pids of processes this run started that may have outlived it (the autostarted daemon),
+# recognised by the AGENTSSH_BENCH_ID marker in their environment.
+marked_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ ${p#/proc/} == "$$" ]] && continue
+        if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "AGENTSSH_BENCH_ID=$RUN_ID"; then
+            echo "${p#/proc/}"
+        fi
+    done
+}
+
+descendants() {
+    local kid
+    for kid in $(pgrep -P "$1" 2>/dev/null); do
+        echo "$kid"
+        descendants "$kid"
+    done
+}
+
+cleanup() {
+    set +e
+    if [[ -n $DAEMON_STARTED ]]; then
+        in_env "$AS" --json daemon shutdown >/dev/null 2>&1
+    fi
+    if [[ -S $WORK/cm ]]; then
+        "$SSH" -o ControlPath="$WORK/cm" -O exit "$BENCH_USER@127.0.0.1" >/dev/null 2>&1
+    fi
+    local left
+    left="$(marked_pids)"
+    if [[ -n $left ]]; then
+        # shellcheck disable=SC2086
+        kill $left 2>/dev/null
+    fi
+    if [[ -n $SSHD_PID ]]; then
+        # shellcheck disable=SC2046
+        kill $(descendants "$SSHD_PID") "$SSHD_PID" 2>/dev/null
+        wait "$SSHD_PID" 2>/dev/null
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+AS="$WORK/agentssh"
+cp "$TARGET_DIR/release/agentssh" "$AS"
+
+# --- client environment (isolated HOME/XDG; no ssh-agent) ----------------------------------
+C="$WORK/c"
+for d in home home/.ssh config config/agentssh state data cache run; do
+    mkdir -p "$C/$d"
+    chmod 0700 "$C/$d"
+done
+CLIENT_ENV=(
+    "PATH=$PATH" "HOME=$C/home" "XDG_CONFIG_HOME=$C/config" "XDG_STATE_HOME=$C/state"
+    "XDG_DATA_HOME=$C/data" "XDG_CACHE_HOME=$C/cache" "XDG_RUNTIME_DIR=$C/run"
+    "USER=$(id -un)" "LOGNAME=$(id -un)" "LANG=C.UTF-8" "AGENTSSH_BENCH_ID=$RUN_ID"
+)
+in_env() { env -i "${CLIENT_ENV[@]}" "$@"; }
+
+KEY="$C/home/.ssh/id_ed25519"
+"$SSH_KEYGEN" -q -t ed25519 -N '' -C agentssh-bench-client -f "$KEY"
+
+# --- private sshd (as bench/run.sh) ---------------------------------------------------------
+S="$WORK/sshd"
+mkdir -p "$S"
+chmod 0755 "$S"
+"$SSH_KEYGEN" -q -t ed25519 -N '' -C agentssh-bench-host -f "$S/host_ed25519"
+cut -d' ' -f1,2 "$KEY.pub" >"$S/authorized_keys"
+chmod 0644 "$S/authorized_keys"
+
+# Waits (up to 10 s) until FILE contains PATTERN, or PID has exited; true iff it does.
+wait_for_log() { # FILE PATTERN PID
+    local _
+    for _ in $(seq 100); do
+        grep -q "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q "$2" "$1"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+write_sshd_config() { # PORT WITH_PENALTIES
+    cat >"$S/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+Port $1
+HostKey $S/host_ed25519
+PidFile $S/sshd.pid
+AuthorizedKeysFile $S/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers $BENCH_USER
+Subsystem sftp internal-sftp
+LogLevel VERBOSE
+MaxStartups 100:30:200
+ClientAliveInterval 0
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+AllowTcpForwarding yes
+EOF
+    # OpenSSH >= 9.8 would penalise 127.0.0.1 after failed or aborted connections.
+    if [[ $2 == yes ]]; then
+        echo "PerSourcePenalties no" >>"$S/sshd_config"
+    fi
+}
+
+penalties=yes
+write_sshd_config 22 yes
+if ! "$SSHD" -t -f "$S/sshd_config" 2>/dev/null; then
+    penalties=no
+    write_sshd_config 22 no
+    "$SSHD" -t -f "$S/sshd_config" || die "sshd -t rejected the generated config"
+fi
+
+PORT=""
+for _attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    write_sshd_config "$port" "$penalties"
+    : >"$S/sshd.log"
+    "$SSHD" -D -e -f "$S/sshd_config" -E "$S/sshd.log" </dev/null >/dev/null 2>"$S/sshd.stderr" &
+    SSHD_PID=$!
+    if wait_for_log "$S/sshd.log" "Server listening on 127.0.0.1 port $port\." "$SSHD_PID"; then
+        PORT="$port"
+        break
+    fi
+    kill "$SSHD_PID" 2>/dev/null || true
+    wait "$SSHD_PID" 2>/dev/null || true
+    SSHD_PID=""
+done
+[[ -n $PORT ]] || die "sshd did not start: $(cat "$S/sshd.log" "$S/sshd.stderr")"
+log "sshd pid $SSHD_PID on 127.0.0.1:$PORT"
+
+# Pre-seed known_hosts for OpenSSH and agentssh (~/.ssh/known_hosts and agentssh's own).
+HOST_PUB="$(cut -d' ' -f1,2 "$S/host_ed25519.pub")"
+KH="$C/home/.ssh/known_hosts"
+echo "[127.0.0.1]:$PORT $HOST_PUB" >"$KH"
+cp "$KH" "$C/config/agentssh/known_hosts"
+chmod 0600 "$KH" "$C/config/agentssh/known_hosts"
+
+connections() { grep -c "Connection from " "$S/sshd.log" || true; }
+
+# --- the run -----------------------------------------------------------------------------
+SSH_OPTS="-F /dev/null -o UserKnownHostsFile=$KH -o GlobalKnownHostsFile=/dev/null"
+SSH_OPTS+=" -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes"
+SSH_OPTS+=" -o LogLevel=ERROR -i $KEY -p $PORT"
+SSH_MUX="$SSH $SSH_OPTS -o ControlPath=$WORK/cm -o ControlMaster=auto -o ControlPersist=60"
+SSH_MUX+=" $BENCH_USER@127.0.0.1 true"
+
+in_env "$AS" --json profile add b -H 127.0.0.1 -P "$PORT" -u "$BENCH_USER" \
+    --private-key-path "$KEY" >/dev/null || die "profile add failed"
+DAEMON_STARTED=1
+in_env "$AS" --json exec -p b -- true | grep -q '"ok":true' ||
+    die "agentssh exec through the daemon did not succeed"
+# The background master keeps stdout open; do not capture it.
+# shellcheck disable=SC2086
+in_env $SSH_MUX </dev/null >/dev/null 2>&1 || die "ssh ControlMaster warm-up failed"
+[[ -S $WORK/cm ]] || die "ssh did not create the ControlMaster socket"
+conn_before="$(connections)"
+
+log "$CALLS exec tool calls through one agentssh mcp vs ssh (ControlMaster), $ROUNDS rounds"
+# shellcheck disable=SC2086
+result="$(in_env python3 "$ROOT/bench/mcp_driver.py" "$AS" b "$CALLS" "$ROUNDS" "$WARMUP" \
+    "$WORK" -- $SSH_MUX)"
+new_conns=$(($(connections) - conn_before))
+log "$result"
+
+RESULT="$result" NEW_CONNS="$new_conns" CALLS="$CALLS" ROUNDS="$ROUNDS" WARMUP="$WARMUP" \
+    python3 - <<'PY' >"$WORK/section.md"
+import json, os
+r = json.loads(os.environ["RESULT"])
+m, s = r["mcp_median_ms"], r["ssh_median_ms"]
+ratio = m / s
+met = "yes" if ratio <= 0.4 else "**NO (missed)**"
+print("## MCP: `exec true` tool calls through one `agentssh mcp` (`bench/mcp.sh`, release build)")
+print()
+print(f"{r['calls']} sequential `exec` tool calls (`command: \"true\"`) through one `agentssh mcp --profile b --tools exec,sessions` "
+      f"process, driven by the official Python MCP SDK client and timed around `call_tool` (so the client's own "
+      f"JSON-RPC work counts), against {r['ssh_runs']} runs of `ssh host true` through a warm ControlMaster "
+      f"(hyperfine `-N`), interleaved in {os.environ['ROUNDS']} rounds after {os.environ['WARMUP']} warm-up calls each; "
+      f"same private sshd, remote user `agentssh-bench` (`/bin/sh`). Failed calls: {r['errors']}. "
+      f"New TCP connections to sshd during the timed part: {os.environ['NEW_CONNS']} (0 = both reused their warm connection).")
+print()
+print("| what | agentssh mcp median (p90) | OpenSSH median (p90) | ratio | budget | met? |")
+print("|---|---|---|---|---|---|")
+print(f"| `exec true` per call, one MCP process vs `ssh` + warm ControlMaster | {m:.2f} ms ({r['mcp_p90_ms']:.2f}) | "
+      f"{s:.2f} ms ({r['ssh_p90_ms']:.2f}) | {ratio:.2f}× | ≤ 0.4× | {met} |")
+f = r["floor_median_ms"]
+print(f"| reference: `session_list` per call (Python client, rmcp, one daemon round trip; no SSH) | {f:.2f} ms | — | — | — | — |")
+print()
+print(f"Where the time goes: of the {m:.2f} ms per `exec` call, {f:.2f} ms is the MCP path without SSH (the Python "
+      f"SDK client's JSON-RPC work, the server, a new daemon connection per call); the other {m - f:.2f} ms is the "
+      f"daemon's pooled exec, most of it sshd's own work per command (fork, exec `/bin/sh -c true`, exit status, "
+      f"close; measured on the wire in the `exec` section, row b″). The budget ({0.4 * s:.2f} ms) leaves "
+      f"{max(0.4 * s - (m - f), 0):.2f} ms for the MCP path.")
+PY
+{
+    cat "$WORK/section.md"
+    echo
+    echo "Machine:"
+    echo
+    bench_machine_notes
+} | bench_md_section mcp "$MD"
+log "wrote the mcp section of $MD"
+cat "$WORK/section.md" >&2
