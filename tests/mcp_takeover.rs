@@ -217,6 +217,10 @@ fn dashboard_takeover_gives_the_mcp_tool_session_taken_over() {
     let tmux = Tmux::new();
     tmux.dashboard(&env);
     tmux.wait_for(&id, "the dashboard lists the MCP session");
+    tmux.wait_for(
+        "prompt      mcp ",
+        "the session row names its client in the ctl column",
+    );
     tmux.wait_for("agent in control", "live pane title");
     tmux.keys("t");
     assert!(

@@ -44,7 +44,7 @@ fn join(words: &[String], what: &str) -> Result<String> {
 
 fn info_text(v: &Value) -> String {
     format!(
-        "{}{}\t{}@{}:{}\t{}\t{}\t{} bytes",
+        "{}{}\t{}@{}:{}\t{}\t{}{}\t{} bytes",
         v["id"].as_str().unwrap_or_default(),
         v["name"]
             .as_str()
@@ -55,6 +55,10 @@ fn info_text(v: &Value) -> String {
         v["port"],
         v["status"].as_str().unwrap_or_default(),
         v["controller"].as_str().unwrap_or_default(),
+        v["client"]
+            .as_str()
+            .map(|c| format!(" (opened by {c})"))
+            .unwrap_or_default(),
         v["output_bytes"]
     )
 }

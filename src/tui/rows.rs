@@ -40,6 +40,8 @@ pub struct SessionRow {
     pub created_at: u64,
     /// A closed session listed because its recording exists: the recording's path.
     pub recording: Option<String>,
+    /// Which kind of client opened it (`cli`, `mcp`, `tui`, ...), when the daemon says.
+    pub client: Option<String>,
 }
 
 impl SessionRow {
@@ -88,5 +90,9 @@ pub(super) fn row_from(v: &Value, seq: usize) -> SessionRow {
         seq,
         created_at: v["created_at"].as_u64().unwrap_or(0),
         recording: None,
+        client: v["client"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(String::from),
     }
 }

@@ -169,7 +169,13 @@ fn draw_sessions(f: &mut Frame, app: &App, area: Rect) {
                 Style::default().fg(HUMAN).add_modifier(Modifier::BOLD),
             )
         } else {
-            Span::styled("agent", Style::default().fg(AGENT))
+            // An agent in control: named by its client when it is not the CLI (`mcp`).
+            let kind = s
+                .client
+                .as_deref()
+                .filter(|c| *c != "cli")
+                .unwrap_or("agent");
+            Span::styled(kind.to_string(), Style::default().fg(AGENT))
         };
         let label = match &s.name {
             Some(n) => format!("{} {n}", s.id),
