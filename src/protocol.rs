@@ -646,6 +646,32 @@ pub enum ProxyForward {
 }
 
 impl ProxyForward {
+    /// The forward that exactly one consistent set of addresses asks for: `local` with
+    /// `remote`, `socks5` alone, or `reverse` with `to`; None for any other mix (each face
+    /// words that error in its own terms: flags or tool arguments).
+    pub fn from_parts(
+        local: Option<&str>,
+        remote: Option<&str>,
+        socks5: Option<&str>,
+        reverse: Option<&str>,
+        to: Option<&str>,
+    ) -> Option<ProxyForward> {
+        match (local, remote, socks5, reverse, to) {
+            (Some(bind), Some(remote), None, None, None) => Some(ProxyForward::Local {
+                bind: bind.into(),
+                remote: remote.into(),
+            }),
+            (None, None, Some(bind), None, None) => {
+                Some(ProxyForward::Socks5 { bind: bind.into() })
+            }
+            (None, None, None, Some(remote_bind), Some(to)) => Some(ProxyForward::Reverse {
+                remote_bind: remote_bind.into(),
+                to: to.into(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The flags that asked for this forward, for the activity log.
     pub fn describe(&self) -> String {
         match self {

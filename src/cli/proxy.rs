@@ -74,20 +74,18 @@ pub struct CreateArgs {
 }
 
 fn forward(a: &CreateArgs) -> Result<ProxyForward> {
-    match (&a.local, &a.remote, &a.socks5, &a.reverse, &a.to) {
-        (Some(bind), Some(remote), None, None, None) => Ok(ProxyForward::Local {
-            bind: bind.clone(),
-            remote: remote.clone(),
-        }),
-        (None, None, Some(bind), None, None) => Ok(ProxyForward::Socks5 { bind: bind.clone() }),
-        (None, None, None, Some(remote_bind), Some(to)) => Ok(ProxyForward::Reverse {
-            remote_bind: remote_bind.clone(),
-            to: to.clone(),
-        }),
-        _ => Err(Error::usage(
+    ProxyForward::from_parts(
+        a.local.as_deref(),
+        a.remote.as_deref(),
+        a.socks5.as_deref(),
+        a.reverse.as_deref(),
+        a.to.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::usage(
             "pass exactly one of --local ADDR --remote ADDR, --socks5 ADDR, or --reverse ADDR --to ADDR",
-        )),
-    }
+        )
+    })
 }
 
 fn row_text(v: &Value) -> String {

@@ -50,20 +50,16 @@ pub struct ProxyCloseArgs {
 }
 
 fn forward(a: &ProxyCreateArgs) -> Result<ProxyForward> {
-    match (&a.local, &a.remote, &a.socks5, &a.reverse, &a.to) {
-        (Some(bind), Some(remote), None, None, None) => Ok(ProxyForward::Local {
-            bind: bind.clone(),
-            remote: remote.clone(),
-        }),
-        (None, None, Some(bind), None, None) => Ok(ProxyForward::Socks5 { bind: bind.clone() }),
-        (None, None, None, Some(remote_bind), Some(to)) => Ok(ProxyForward::Reverse {
-            remote_bind: remote_bind.clone(),
-            to: to.clone(),
-        }),
-        _ => Err(Error::usage(
-            "pass exactly one of: `local` and `remote`; `socks5`; or `reverse` and `to`",
-        )),
-    }
+    ProxyForward::from_parts(
+        a.local.as_deref(),
+        a.remote.as_deref(),
+        a.socks5.as_deref(),
+        a.reverse.as_deref(),
+        a.to.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::usage("pass exactly one of: `local` and `remote`; `socks5`; or `reverse` and `to`")
+    })
 }
 
 /// One proxy as a line: `id  local -> remote  (n active)`.

@@ -329,9 +329,13 @@ pub async fn check(
             )
             .with_data(serde_json::json!({"rule": decision.rule, "reason": decision.reason, "decided_by": "policy"})))
         }
-        Verdict::Ask => ask(daemon, plan, decision, caller, r)
-            .await
-            .map(|()| passed),
+        Verdict::Ask => {
+            // Where `a` would add an allow entry: in the policy version that just asked.
+            let amend = amendable(&current.policy, &plan);
+            ask(daemon, plan, decision, amend, caller, r)
+                .await
+                .map(|()| passed)
+        }
     }
 }
 
@@ -359,12 +363,11 @@ fn info_for(plan: &Plan, decision: &Decision, caller: &Caller) -> ApprovalInfo {
 
 /// Where `a` could allow this request's exact command: a single command decided by a rule
 /// of the policy file.
-fn amendable(daemon: &Daemon, plan: &Plan) -> Option<queue::Amend> {
+fn amendable(policy: &policy::Policy, plan: &Plan) -> Option<queue::Amend> {
     let [Action::Command(cmd) | Action::Typed(cmd)] = plan.actions.as_slice() else {
         return None;
     };
-    let current = daemon.gate.loader.current();
-    let rule = policy::decide::find_rule(&current.policy, &plan.target)?;
+    let rule = policy::decide::find_rule(policy, &plan.target)?;
     (rule.index > 0).then(|| queue::Amend {
         index: rule.index,
         line: rule.line,
@@ -382,6 +385,7 @@ async fn ask(
     daemon: &Arc<Daemon>,
     plan: Plan,
     decision: Decision,
+    amend: Option<queue::Amend>,
     caller: &Caller,
     r: &mut BufReader<OwnedReadHalf>,
 ) -> Result<()> {
@@ -398,7 +402,6 @@ async fn ask(
         return Ok(());
     }
     let wait = !caller.approval.no_wait;
-    let amend = amendable(daemon, &plan);
     let queued = daemon
         .gate
         .queue
