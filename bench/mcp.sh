@@ -8,12 +8,14 @@
 # 2. A private sshd on a random 127.0.0.1 port (config on /dev/shm, user agentssh-bench with
 #    login shell /bin/sh), isolated HOME/XDG, known_hosts pre-seeded on both sides: the same
 #    setup as bench/run.sh.
-# 3. bench/mcp_driver.py starts ONE `agentssh mcp --profile b --tools exec,sessions` via the
-#    official Python MCP SDK client, warms it up, then makes $BENCH_MCP_CALLS (200)
+# 3. Two MCP clients this project did not write drive ONE `agentssh mcp --profile b --tools
+#    exec,sessions` each: the official Rust SDK's client (rmcp, in
+#    examples/mcp_bench_client.rs; the budget row) and the official Python SDK's client
+#    (bench/mcp_driver.py; a reference row). Each warms up, then makes $BENCH_MCP_CALLS (200)
 #    sequential `exec` tool calls of `true`, timing each around `call_tool`; between its
 #    chunks it runs hyperfine -N on `ssh` through a warm ControlMaster for the same number of
-#    runs, in $BENCH_ROUNDS (4) rounds whose order alternates. For reference it then times
-#    as many `session_list` calls (the MCP client, server and daemon hop without SSH).
+#    runs, in $BENCH_ROUNDS (4) rounds whose order alternates. Each then times as many
+#    `session_list` calls (the MCP client, server and daemon hop without SSH).
 # 4. Rewrites the `mcp` section of BENCHMARKS.md: medians per call and the ratio (budget
 #    <= 0.4x).
 #
@@ -56,7 +58,7 @@ fi
 
 # --- build ----------------------------------------------------------------------------------
 log "cargo build --release"
-cargo build --release --bin agentssh
+cargo build --release --bin agentssh --example mcp_bench_client
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 
@@ -114,6 +116,8 @@ trap 'exit 143' TERM
 
 AS="$WORK/agentssh"
 cp "$TARGET_DIR/release/agentssh" "$AS"
+RUST_DRIVER="$WORK/mcp_bench_client"
+cp "$TARGET_DIR/release/examples/mcp_bench_client" "$RUST_DRIVER"
 
 # --- client environment (isolated HOME/XDG; no ssh-agent) ----------------------------------
 C="$WORK/c"
@@ -237,41 +241,57 @@ in_env $SSH_MUX </dev/null >/dev/null 2>&1 || die "ssh ControlMaster warm-up fai
 [[ -S $WORK/cm ]] || die "ssh did not create the ControlMaster socket"
 conn_before="$(connections)"
 
-log "$CALLS exec tool calls through one agentssh mcp vs ssh (ControlMaster), $ROUNDS rounds"
+log "$CALLS exec tool calls through one agentssh mcp (Rust SDK client) vs ssh, $ROUNDS rounds"
 # shellcheck disable=SC2086
-result="$(in_env python3 "$ROOT/bench/mcp_driver.py" "$AS" b "$CALLS" "$ROUNDS" "$WARMUP" \
-    "$WORK" -- $SSH_MUX)"
+rust_result="$(in_env "$RUST_DRIVER" "$AS" b "$CALLS" "$ROUNDS" "$WARMUP" "$WORK" -- $SSH_MUX)"
 new_conns=$(($(connections) - conn_before))
-log "$result"
+log "rust client: $rust_result"
+log "$CALLS exec tool calls through one agentssh mcp (Python SDK client) vs ssh, $ROUNDS rounds"
+# shellcheck disable=SC2086
+py_result="$(in_env python3 "$ROOT/bench/mcp_driver.py" "$AS" b "$CALLS" "$ROUNDS" "$WARMUP" \
+    "$WORK" -- $SSH_MUX)"
+log "python client: $py_result"
 
-RESULT="$result" NEW_CONNS="$new_conns" CALLS="$CALLS" ROUNDS="$ROUNDS" WARMUP="$WARMUP" \
-    python3 - <<'PY' >"$WORK/section.md"
+RUST="$rust_result" PY="$py_result" NEW_CONNS="$new_conns" CALLS="$CALLS" ROUNDS="$ROUNDS" \
+    WARMUP="$WARMUP" python3 - <<'PY' >"$WORK/section.md"
 import json, os
-r = json.loads(os.environ["RESULT"])
-m, s = r["mcp_median_ms"], r["ssh_median_ms"]
-ratio = m / s
-met = "yes" if ratio <= 0.4 else "**NO (missed)**"
+rust = json.loads(os.environ["RUST"])
+py = json.loads(os.environ["PY"])
+
+def row(what, r, budget):
+    m, s = r["mcp_median_ms"], r["ssh_median_ms"]
+    ratio = m / s
+    met = ("yes" if ratio <= 0.4 else "**NO (missed)**") if budget else "—"
+    return (f"| {what} | {m:.2f} ms ({r['mcp_p90_ms']:.2f}) | {s:.2f} ms ({r['ssh_p90_ms']:.2f}) | "
+            f"{ratio:.2f}× | {'≤ 0.4×' if budget else 'reference'} | {met} |")
+
 print("## MCP: `exec true` tool calls through one `agentssh mcp` (`bench/mcp.sh`, release build)")
 print()
-print(f"{r['calls']} sequential `exec` tool calls (`command: \"true\"`) through one `agentssh mcp --profile b --tools exec,sessions` "
-      f"process, driven by the official Python MCP SDK client and timed around `call_tool` (so the client's own "
-      f"JSON-RPC work counts), against {r['ssh_runs']} runs of `ssh host true` through a warm ControlMaster "
-      f"(hyperfine `-N`), interleaved in {os.environ['ROUNDS']} rounds after {os.environ['WARMUP']} warm-up calls each; "
-      f"same private sshd, remote user `agentssh-bench` (`/bin/sh`). Failed calls: {r['errors']}. "
-      f"New TCP connections to sshd during the timed part: {os.environ['NEW_CONNS']} (0 = both reused their warm connection).")
+print(f"{rust['calls']} sequential `exec` tool calls (`command: \"true\"`) through one `agentssh mcp --profile b "
+      f"--tools exec,sessions` process, timed around `call_tool` (so the client's own JSON-RPC work counts), against "
+      f"as many runs of `ssh host true` through a warm ControlMaster (hyperfine `-N`), interleaved in "
+      f"{os.environ['ROUNDS']} rounds after {os.environ['WARMUP']} warm-up calls each; same private sshd, remote user "
+      f"`agentssh-bench` (`/bin/sh`). The budget row uses the official Rust MCP SDK's client (`rmcp`, "
+      f"`examples/mcp_bench_client.rs`); the reference row repeats the run with the official Python SDK's client "
+      f"(`bench/mcp_driver.py`), a second process each, measured separately. Failed calls: "
+      f"{rust['errors']} (Rust), {py['errors']} (Python). New TCP connections to sshd during the Rust client's timed "
+      f"part: {os.environ['NEW_CONNS']} (0 = both reused their warm connection).")
 print()
 print("| what | agentssh mcp median (p90) | OpenSSH median (p90) | ratio | budget | met? |")
 print("|---|---|---|---|---|---|")
-print(f"| `exec true` per call, one MCP process vs `ssh` + warm ControlMaster | {m:.2f} ms ({r['mcp_p90_ms']:.2f}) | "
-      f"{s:.2f} ms ({r['ssh_p90_ms']:.2f}) | {ratio:.2f}× | ≤ 0.4× | {met} |")
-f = r["floor_median_ms"]
-print(f"| reference: `session_list` per call (Python client, rmcp, one daemon round trip; no SSH) | {f:.2f} ms | — | — | — | — |")
+print(row("`exec true` per call, Rust SDK client, one MCP process vs `ssh` + warm ControlMaster", rust, True))
+print(row("`exec true` per call, Python SDK client (reference)", py, False))
+fr, fp = rust["floor_median_ms"], py["floor_median_ms"]
+print(f"| `session_list` per call, no SSH: Rust client / Python client | {fr:.2f} ms / {fp:.2f} ms | — | — | — | — |")
 print()
-print(f"Where the time goes: of the {m:.2f} ms per `exec` call, {f:.2f} ms is the MCP path without SSH (the Python "
-      f"SDK client's JSON-RPC work, the server, a new daemon connection per call); the other {m - f:.2f} ms is the "
-      f"daemon's pooled exec, most of it sshd's own work per command (fork, exec `/bin/sh -c true`, exit status, "
-      f"close; measured on the wire in the `exec` section, row b″). The budget ({0.4 * s:.2f} ms) leaves "
-      f"{max(0.4 * s - (m - f), 0):.2f} ms for the MCP path.")
+m, s = rust["mcp_median_ms"], rust["ssh_median_ms"]
+print(f"Where the time goes: of the {m:.2f} ms per `exec` call with the Rust client, {fr:.2f} ms is the MCP path "
+      f"without SSH (the client's JSON-RPC work, the server, one request on the daemon connection the server keeps "
+      f"between calls); the other {m - fr:.2f} ms is the daemon's pooled exec, most of it sshd's own work per "
+      f"command (fork, exec `/bin/sh -c true`, exit status, close; measured on the wire in the `exec` section, "
+      f"row b″). The Python client alone adds {fp - fr:.2f} ms per call over the Rust one (its interpreter and "
+      f"asyncio), which is why its row is a reference: with it, even a server that cost nothing would sit at "
+      f"{fp:.2f} ms + sshd's share against a budget of {0.4 * py['ssh_median_ms']:.2f} ms.")
 PY
 {
     cat "$WORK/section.md"

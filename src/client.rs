@@ -63,6 +63,17 @@ pub struct DaemonClient {
     kind: String,
 }
 
+/// Our hello, encoded.
+fn encode_hello(kind: &str, keep_alive: bool) -> Result<Vec<u8>> {
+    protocol::encode(&ClientToDaemon::Hello {
+        protocol: protocol::PROTOCOL_VERSION,
+        version: protocol::BINARY_VERSION.into(),
+        client: kind.into(),
+        approval: APPROVAL.get().copied().unwrap_or_default(),
+        keep_alive,
+    })
+}
+
 fn unavailable(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::DaemonUnavailable, msg)
 }
@@ -132,12 +143,7 @@ impl DaemonClient {
 
     async fn hello(stream: UnixStream, kind: &str) -> Result<DaemonClient> {
         let (r, w) = stream.into_split();
-        let unsent_hello = protocol::encode(&ClientToDaemon::Hello {
-            protocol: protocol::PROTOCOL_VERSION,
-            version: protocol::BINARY_VERSION.into(),
-            client: kind.into(),
-            approval: APPROVAL.get().copied().unwrap_or_default(),
-        })?;
+        let unsent_hello = encode_hello(kind, false)?;
         Ok(DaemonClient {
             reader: BufReader::new(r),
             writer: w,
@@ -147,6 +153,42 @@ impl DaemonClient {
             replayed: false,
             kind: kind.into(),
         })
+    }
+
+    /// Asks the daemon to keep this connection for further requests after a one-shot one
+    /// ([`Request::keeps_connection`]); see [`DaemonClient::ask`]. Before the first frame
+    /// only: a connection whose hello went out is returned as it is.
+    pub fn keep_alive(mut self) -> Result<Self> {
+        if !self.unsent_hello.is_empty() {
+            self.unsent_hello = encode_hello(&self.kind, true)?;
+        }
+        Ok(self)
+    }
+
+    /// Sends a request and waits for its final response, ignoring stream frames, keeping
+    /// the connection: on a kept-alive connection ([`DaemonClient::keep_alive`]) the next
+    /// request may follow when [`Request::keeps_connection`] says so.
+    pub async fn ask(&mut self, req: Request) -> Result<Response> {
+        self.send(&ClientToDaemon::Request(req)).await?;
+        loop {
+            if let DaemonToClient::Response(r) = self.recv().await? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Whether the daemon still holds this connection open with nothing unread on it: a
+    /// kept-alive connection the daemon closed meanwhile (its idle deadline, a restart)
+    /// reads as closed here.
+    pub fn still_open(&self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(
+            self.reader.get_ref().try_read(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
     }
 
     /// Keeps what goes out before the daemon's hello, for [`DaemonClient::replay_to_fresh`].
@@ -258,12 +300,7 @@ impl DaemonClient {
 
     /// Sends a request and waits for its final response, ignoring stream frames.
     pub async fn request(mut self, req: Request) -> Result<Response> {
-        self.send(&ClientToDaemon::Request(req)).await?;
-        loop {
-            if let DaemonToClient::Response(r) = self.recv().await? {
-                return Ok(r);
-            }
-        }
+        self.ask(req).await
     }
 
     /// The reader and writer apart (past the daemon's hello), for a concurrent stdin pump.

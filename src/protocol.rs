@@ -54,8 +54,13 @@ pub enum ClientToDaemon {
         /// How this client's request waits when the approval policy says `ask`.
         #[serde(default)]
         approval: ApprovalOptions,
+        /// Keep the connection for further requests after a one-shot one (a long-lived
+        /// client such as `agentssh mcp`): the daemon then waits up to 60 s for the next.
+        /// After a stream, a stdin-fed exec or a file transfer it closes as before.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_alive: bool,
     },
-    /// The one request of this connection.
+    /// A request: the one of this connection, or the next one on a kept-alive connection.
     Request(Request),
     /// Bytes for the running exec's stdin (base64).
     Stdin {
@@ -441,6 +446,23 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether a kept-alive connection (`keep_alive` in the hello) takes another request
+    /// after this one: only after a request whose client sends nothing but the request
+    /// itself, so nothing of it can be left unread between two requests. Streams (watch,
+    /// events, follow), stdin-fed exec, file transfers and shutdown end the connection.
+    pub fn keeps_connection(&self) -> bool {
+        !matches!(
+            self,
+            Request::Watch { .. }
+                | Request::Events
+                | Request::Log { follow: true, .. }
+                | Request::Read { follow: true, .. }
+                | Request::Exec { stdin: true, .. }
+                | Request::File(_)
+                | Request::Shutdown
+        )
+    }
+
     /// A short description for the activity log, with secrets left out.
     pub fn describe(&self) -> (String, Option<String>) {
         match self {
@@ -817,6 +839,7 @@ mod tests {
             version: "x".into(),
             client: "cli".into(),
             approval: ApprovalOptions::default(),
+            keep_alive: false,
         };
         let bytes = encode(&hello).unwrap();
         let mut r = tokio::io::BufReader::new(&bytes[..]);
@@ -841,5 +864,46 @@ mod tests {
         .unwrap();
         assert_eq!(v["op"], "log");
         assert_eq!(v["follow"], true);
+    }
+
+    /// `keep_alive` is left out of an ordinary hello (so an older daemon reads it as
+    /// before) and read as false when absent; streams never keep a connection.
+    #[test]
+    fn keep_alive_is_opt_in_and_streams_end_the_connection() {
+        let hello = ClientToDaemon::Hello {
+            protocol: 1,
+            version: "x".into(),
+            client: "cli".into(),
+            approval: ApprovalOptions::default(),
+            keep_alive: false,
+        };
+        let v = serde_json::to_value(&hello).unwrap();
+        assert!(v.get("keep_alive").is_none(), "{v}");
+        let old: ClientToDaemon =
+            serde_json::from_str(r#"{"type":"hello","protocol":1,"version":"x","client":"cli"}"#)
+                .unwrap();
+        assert!(matches!(
+            old,
+            ClientToDaemon::Hello {
+                keep_alive: false,
+                ..
+            }
+        ));
+
+        let parse = |s: &str| serde_json::from_str::<Request>(s).unwrap();
+        for kept in [
+            r#"{"op":"status"}"#,
+            r#"{"op":"session_list"}"#,
+            r#"{"op":"log","follow":false,"limit":5}"#,
+        ] {
+            assert!(parse(kept).keeps_connection(), "{kept}");
+        }
+        for ends in [
+            r#"{"op":"events"}"#,
+            r#"{"op":"shutdown"}"#,
+            r#"{"op":"log","follow":true,"limit":5}"#,
+        ] {
+            assert!(!parse(ends).keeps_connection(), "{ends}");
+        }
     }
 }

@@ -452,6 +452,69 @@ fn a_request_behind_a_foreign_protocol_hello_is_not_acted_on() {
     shutdown(&env);
 }
 
+/// Reads frames from `r` until a `response` frame and returns it.
+fn next_response(r: &mut impl BufRead) -> Value {
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).expect("read a frame");
+        assert!(n > 0, "the daemon closed the connection before answering");
+        let frame: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        if frame["type"] == "response" {
+            return frame;
+        }
+    }
+}
+
+/// A long-lived client (`agentssh mcp`) asks for `keep_alive` and sends one request after
+/// another on one connection; the daemon closes it after a request that does not keep it.
+/// A client that did not ask is served one request, as before, even if it sends two.
+#[test]
+fn a_kept_alive_connection_serves_request_after_request() {
+    let env = TestEnv::new();
+    let pid = autostart_without_sshd(&env);
+    let sock = socket_path(&env);
+
+    let mut s = UnixStream::connect(&sock).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        b"{\"type\":\"hello\",\"protocol\":1,\"version\":\"0.1.0\",\"client\":\"mcp\",\"keep_alive\":true}\n",
+    )
+    .expect("send hello");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read the daemon's hello");
+    for round in 0..3 {
+        s.write_all(b"{\"type\":\"request\",\"op\":\"status\"}\n")
+            .expect("send status");
+        let answer = next_response(&mut r);
+        assert_eq!(answer["ok"]["pid"], pid, "round {round}: {answer}");
+        s.write_all(b"{\"type\":\"request\",\"op\":\"session_list\"}\n")
+            .expect("send session_list");
+        let answer = next_response(&mut r);
+        assert!(answer["ok"].is_object(), "round {round}: {answer}");
+    }
+    drop(r);
+    drop(s);
+
+    let mut once = UnixStream::connect(&sock).expect("connect");
+    once.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    once.write_all(HELLO).expect("send hello");
+    once.write_all(
+        b"{\"type\":\"request\",\"op\":\"status\"}\n{\"type\":\"request\",\"op\":\"status\"}\n",
+    )
+    .expect("send two requests");
+    let (got, how) = read_to_close(&mut once);
+    assert_eq!(how, Ok(()), "a one-shot connection was kept open");
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(
+        text.matches("\"type\":\"response\"").count(),
+        1,
+        "a one-shot connection answered more than one request: {text}"
+    );
+    shutdown(&env);
+}
+
 #[test]
 fn bad_frames_and_hung_clients_do_not_disturb_others() {
     let env = TestEnv::new();

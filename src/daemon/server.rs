@@ -1,4 +1,5 @@
-//! One client connection: peer check, hello, one request, its answer.
+//! One client connection: peer check, hello, one request and its answer (or, for a client
+//! that keeps its connection, one request after another).
 //!
 //! Every client runs in its own task with deadlines on the hello and the request, so a client
 //! that hangs, sends garbage or an oversized frame loses only its own connection.
@@ -22,6 +23,12 @@ use crate::ssh::exec::{ExecOutput, ExecRequest};
 
 /// How long a client may take to say hello and send its request.
 const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may stay silent between two requests.
+pub const IDLE_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a client may take to read its final answer (a client that stopped reading
+/// with its socket buffer full would otherwise hold its task, and its activity entry back
+/// from the disk, for ever).
+const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 /// Attempts to find a connection that will open a channel.
 const CHANNEL_ATTEMPTS: usize = 3;
 
@@ -59,7 +66,10 @@ async fn recv(r: &mut Reader) -> std::io::Result<ClientToDaemon> {
     }
 }
 
-/// Serves one client until its request is answered.
+/// Serves one client: its request, then, for a client that asked for `keep_alive` in its
+/// hello, each further one-shot request on the same connection (see
+/// [`Request::keeps_connection`])
+/// until it hangs up or stays silent for [`IDLE_DEADLINE`].
 pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let me = rustix::process::getuid().as_raw();
     let peer = match stream.peer_cred() {
@@ -76,13 +86,14 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let hello = tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await;
-    let (client, their_protocol, approval) = match hello {
+    let (client, their_protocol, approval, keep_alive) = match hello {
         Ok(Ok(ClientToDaemon::Hello {
             client,
             protocol,
             approval,
+            keep_alive,
             ..
-        })) => (client, protocol, approval),
+        })) => (client, protocol, approval, keep_alive),
         Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
             tracing::debug!("client without a valid hello dropped");
             return;
@@ -102,10 +113,6 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         tracing::info!(their_protocol, "refused a client speaking another protocol");
         return;
     }
-    let mut request = match tokio::time::timeout(HELLO_DEADLINE, recv(&mut r)).await {
-        Ok(Ok(ClientToDaemon::Request(req))) => req,
-        _ => return,
-    };
     let agent = peer.uid() != me;
     let who = if agent {
         format!(
@@ -117,12 +124,36 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
         format!("{client}:{}", peer.pid().unwrap_or(0))
     };
     let caller = super::gate::Caller {
-        who: who.clone(),
+        who,
         pid: peer.pid(),
         agent,
         approval,
     };
-    let prepared = super::gate::prepare_specs(&mut request, &caller);
+    let mut deadline = HELLO_DEADLINE;
+    loop {
+        let request = match tokio::time::timeout(deadline, recv(&mut r)).await {
+            Ok(Ok(ClientToDaemon::Request(req))) => req,
+            _ => return,
+        };
+        let again = keep_alive && request.keeps_connection();
+        answer(request, &daemon, &caller, &mut r, &mut w).await;
+        if !again {
+            let _ = w.shutdown().await;
+            return;
+        }
+        deadline = IDLE_DEADLINE;
+    }
+}
+
+/// Answers one request: the gate, the work, its activity entry, the response frame.
+async fn answer(
+    mut request: Request,
+    daemon: &Arc<Daemon>,
+    caller: &super::gate::Caller,
+    r: &mut Reader,
+    w: &mut OwnedWriteHalf,
+) {
+    let prepared = super::gate::prepare_specs(&mut request, caller);
     let (command, target) = request.describe();
     let started = Instant::now();
     let time_ms = crate::now_ms();
@@ -146,7 +177,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             | Request::ApprovalStatus { .. }
     );
     let gated = match prepared {
-        Ok(()) => super::gate::check(&daemon, &request, &caller, &mut r).await,
+        Ok(()) => super::gate::check(daemon, &request, caller, r).await,
         Err(e) => Err(e),
     };
     let response = match gated {
@@ -161,7 +192,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
                     daemon.gate.forget(&h.meta.id);
                 }
             }
-            let response = handle(request, &daemon, &caller, &mut r, &mut w).await;
+            let response = handle(request, daemon, caller, r, w).await;
             if matches!(response, Response::Ok(_)) {
                 daemon.gate.commit(passed);
             }
@@ -172,7 +203,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     if log_it {
         daemon.activity.record(ActivityEntry {
             time_ms,
-            client: who,
+            client: caller.who.clone(),
             target,
             command,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -182,8 +213,8 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             },
         });
     }
-    let _ = send(&mut w, &DaemonToClient::Response(response)).await;
-    let _ = w.shutdown().await;
+    let answer = DaemonToClient::Response(response);
+    let _ = tokio::time::timeout(ANSWER_DEADLINE, send(w, &answer)).await;
 }
 
 async fn handle(

@@ -1,6 +1,7 @@
 //! What each tool does: its arguments become the [`Request`] the CLI would send for the same
-//! flags, sent through [`DaemonClient`] as client kind `mcp`. Answers come back as the CLI's
-//! `data` object plus a short text for the model.
+//! flags, sent through [`crate::client::DaemonClient`] as client kind `mcp` on the connection
+//! [`super::link`] keeps between calls. Answers come back as the CLI's `data` object plus a
+//! short text for the model.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -9,8 +10,8 @@ use super::tools::{
     ExecArgs, FilePathArgs, FileWriteArgs, SessionArgs, SessionOpenArgs, SessionReadArgs,
     SessionRunArgs, SessionSendArgs, SessionWaitArgs, Target,
 };
-use super::{Policy, CLIENT_KIND, OUTPUT_LIMIT};
-use crate::client::{into_result, DaemonClient};
+use super::{link, Policy, OUTPUT_LIMIT};
+use crate::client::into_result;
 use crate::error::{Error, Result};
 use crate::profile::ProfileStore;
 use crate::protocol::{
@@ -101,8 +102,11 @@ pub(super) fn resolve(policy: &Policy, t: &Target) -> Result<ConnectSpec> {
 
 /// Sends one request and waits for its final answer; a failure keeps its partial data.
 pub(super) async fn ask(req: Request) -> Result<Value> {
-    let client = DaemonClient::connect_or_start(CLIENT_KIND).await?;
-    into_result(client.request(req).await?).map_err(|(e, data)| match data {
+    let mut client = link::connection().await?;
+    let keeps = link::keeps(&req);
+    let response = client.ask(req).await?;
+    link::give_back(client, keeps);
+    into_result(response).map_err(|(e, data)| match data {
         Some(d) => e.with_data(d),
         None => e,
     })
@@ -111,7 +115,8 @@ pub(super) async fn ask(req: Request) -> Result<Value> {
 /// Sends one request, collecting `Output` frames (stdout, stderr) until the answer. The
 /// connection stays open meanwhile: the daemon takes a closed socket for a caller that left.
 async fn ask_streaming(req: Request) -> Result<(Result<Value>, Bounded, Bounded)> {
-    let mut client = DaemonClient::connect_or_start(CLIENT_KIND).await?;
+    let mut client = link::connection().await?;
+    let keeps = link::keeps(&req);
     client.send(&ClientToDaemon::Request(req)).await?;
     let (mut out, mut err) = (Bounded::default(), Bounded::default());
     loop {
@@ -126,6 +131,7 @@ async fn ask_streaming(req: Request) -> Result<(Result<Value>, Bounded, Bounded)
                 }
             }
             DaemonToClient::Response(r) => {
+                link::give_back(client, keeps);
                 let result = into_result(r).map_err(|(e, data)| match data {
                     Some(d) => e.with_data(d),
                     None => e,

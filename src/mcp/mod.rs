@@ -10,6 +10,7 @@
 
 mod calls;
 mod files;
+mod link;
 mod proxies;
 mod server;
 mod tools;

@@ -144,7 +144,7 @@ impl ServerHandler for Server {
             )))
             .into());
         }
-        tracing::info!(tool = %name, "tool call");
+        tracing::debug!(tool = %name, "tool call");
         let outcome = run_tool(&name, self.dispatch(&name, request.arguments), &context).await?;
         let result = match outcome {
             Ok(answer) => success(answer),

@@ -152,18 +152,29 @@ pub async fn run_on_channel(
         .await
         .map_err(remote)?;
 
-    let stdin_task = {
-        let writer = writer.clone();
-        tokio::spawn(async move {
-            if let Some(mut rx) = stdin {
+    // Without stdin the EOF goes out at once, queued right behind the exec request so the
+    // server gets both in one segment; a pump task feeds stdin otherwise.
+    let stdin_pump = match stdin {
+        None => {
+            let _ = writer.eof().await;
+            None
+        }
+        Some(mut rx) => {
+            let writer = writer.clone();
+            Some(tokio::spawn(async move {
                 while let Some(chunk) = rx.recv().await {
                     if writer.data_bytes(chunk).await.is_err() {
                         return;
                     }
                 }
-            }
-            let _ = writer.eof().await;
-        })
+                let _ = writer.eof().await;
+            }))
+        }
+    };
+    let stop_stdin_pump = || {
+        if let Some(pump) = &stdin_pump {
+            pump.abort();
+        }
     };
 
     let mut outcome = ExecOutcome::default();
@@ -242,14 +253,14 @@ pub async fn run_on_channel(
                 outcome.exit_signal = Some(sig_name(&signal_name))
             }
             Some(ChannelMsg::Failure) => {
-                stdin_task.abort();
+                stop_stdin_pump();
                 return Err(Error::new(
                     ErrorCode::RemoteIo,
                     "the server refused to run the command (exec request denied)",
                 ));
             }
             Some(ChannelMsg::Close) | None if !answered && !outcome.timed_out => {
-                stdin_task.abort();
+                stop_stdin_pump();
                 return Err(Error::new(
                     ErrorCode::ConnectFailed,
                     "the server closed the channel before running the command (nothing ran)",
@@ -259,7 +270,7 @@ pub async fn run_on_channel(
             Some(_) => {}
         }
     }
-    stdin_task.abort();
+    stop_stdin_pump();
     // Bytes held back as a possible marker that never completed are output after all.
     if let Some(s) = &mut strip {
         let rest = s.finish();
