@@ -14,12 +14,13 @@
 #    (bench/mcp_driver.py; a reference row). Each warms up, then makes $BENCH_MCP_CALLS (200)
 #    sequential `exec` tool calls of `true`, timing each around `call_tool`; between its
 #    chunks it runs hyperfine -N on `ssh` through a warm ControlMaster for the same number of
-#    runs, in $BENCH_ROUNDS (4) rounds whose order alternates. Each then times as many
+#    runs, in $BENCH_ROUNDS (10) rounds whose order alternates (fine-grained, so a
+#    passing disturbance of the machine falls on both sides alike). Each then times as many
 #    `session_list` calls (the MCP client, server and daemon hop without SSH).
 # 4. Rewrites the `mcp` section of BENCHMARKS.md: medians per call and the ratio (budget
 #    <= 0.4x).
 #
-# Knobs: BENCH_MCP_CALLS (200), BENCH_ROUNDS (4), BENCH_WARMUP (10), BENCH_MD.
+# Knobs: BENCH_MCP_CALLS (200), BENCH_ROUNDS (10), BENCH_WARMUP (10), BENCH_MD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -27,7 +28,7 @@ ROOT="$PWD"
 source "$ROOT/bench/lib.sh"
 
 CALLS="${BENCH_MCP_CALLS:-200}"
-ROUNDS="${BENCH_ROUNDS:-4}"
+ROUNDS="${BENCH_ROUNDS:-10}"
 WARMUP="${BENCH_WARMUP:-10}"
 BENCH_USER=agentssh-bench
 SSHD=/usr/sbin/sshd
@@ -289,9 +290,8 @@ print(f"Where the time goes: of the {m:.2f} ms per `exec` call with the Rust cli
       f"without SSH (the client's JSON-RPC work, the server, one request on the daemon connection the server keeps "
       f"between calls); the other {m - fr:.2f} ms is the daemon's pooled exec, most of it sshd's own work per "
       f"command (fork, exec `/bin/sh -c true`, exit status, close; measured on the wire in the `exec` section, "
-      f"row b″). The Python client alone adds {fp - fr:.2f} ms per call over the Rust one (its interpreter and "
-      f"asyncio), which is why its row is a reference: with it, even a server that cost nothing would sit at "
-      f"{fp:.2f} ms + sshd's share against a budget of {0.4 * py['ssh_median_ms']:.2f} ms.")
+      f"row b″). The Python client's row is slower by {py['mcp_median_ms'] - m:.2f} ms per call on the same server "
+      f"({fp - fr:.2f} ms of it visible without SSH): its interpreter and asyncio loop.")
 PY
 {
     cat "$WORK/section.md"
