@@ -178,6 +178,18 @@ fn python_sdk_client_runs_tools_and_gets_structured_errors() {
         "{}",
         r["after"]
     );
+    // A daemon shut down between two calls is replaced by the next one, on a new pooled
+    // SSH connection (another sshd session process is the parent of the remote shell).
+    assert_eq!(r["daemon_shutdown"]["ok"], true, "{}", r["daemon_shutdown"]);
+    let restart = &r["daemon_restart"];
+    for side in ["before", "after"] {
+        assert_eq!(restart[side]["is_error"], false, "{restart}");
+        assert_eq!(restart[side]["structured"]["exit_status"], 0, "{restart}");
+    }
+    assert_ne!(
+        restart["before"]["structured"]["stdout"], restart["after"]["structured"]["stdout"],
+        "the exec after the daemon's shutdown ran on the old connection: {restart}"
+    );
 }
 
 #[test]

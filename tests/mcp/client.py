@@ -58,6 +58,13 @@ async def sdk(binary, profile, remote, extra):
             except Exception as e:  # the SDK raises McpError for a JSON-RPC error
                 out["unknown_tool"] = {"raised": True, "error": str(e)}
             out["after"] = dump(await s.call_tool("profile_list", {}))
+            # The server keeps its daemon connection between calls; a daemon that went
+            # away meanwhile is replaced (autostarted) without the client noticing.
+            before = dump(await s.call_tool("exec", {"profile": profile, "command": "echo $PPID"}))
+            stopped = subprocess.run([binary, "--json", "daemon", "shutdown"], capture_output=True, text=True)
+            out["daemon_shutdown"] = json.loads(stopped.stdout)
+            after = dump(await s.call_tool("exec", {"profile": profile, "command": "echo $PPID"}))
+            out["daemon_restart"] = {"before": before, "after": after}
     return out
 
 
