@@ -10,8 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The connection flags live in [`crate::target`] (the dashboard resolves targets too).
-pub use crate::target::ConnectArgs;
+use crate::target::ConnectArgs;
 
 /// `--output` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,7 +15,7 @@ use super::args::ExecArgs;
 use super::Reply;
 use crate::error::{Error, ErrorCode, Result};
 use crate::screen::Cleaner;
-pub use crate::ssh::exec::{outcome_json, Capture, MAX_CAPTURE};
+use crate::ssh::exec::{outcome_json, Capture};
 use crate::ssh::exec::{run_exec, timeout_error, ExecOutcome, ExecOutput, ExecRequest};
 
 /// Where exec output goes: straight to our stdout/stderr in text mode (streamed as it

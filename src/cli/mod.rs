@@ -152,7 +152,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }
 
-fn warn_argv_secrets(conn: &args::ConnectArgs) {
+fn warn_argv_secrets(conn: &crate::target::ConnectArgs) {
     if !output::json_mode() {
         for w in target::argv_secret_warnings(conn) {
             eprintln!("agentssh: {w}");

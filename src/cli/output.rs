@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{json, Value};
 
 use crate::error::Error;
-/// The hook lives in [`crate::panic_cleanup`] (the dashboard arms it too).
-pub use crate::panic_cleanup::set_panic_cleanup;
 
 static JSON_MODE: AtomicBool = AtomicBool::new(false);
 /// Set once a single-document reply is on stdout, so a late panic cannot add a second one.

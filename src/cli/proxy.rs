@@ -3,11 +3,11 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::args::ConnectArgs;
 use super::session::ask;
 use super::Reply;
 use crate::error::{Error, Result};
 use crate::protocol::{ProxyForward, Request};
+use crate::target::ConnectArgs;
 
 /// `proxy ...`.
 #[derive(Debug, Subcommand)]

@@ -29,7 +29,7 @@ impl RawMode {
         termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &raw)
             .map_err(|e| Error::local_io("tcsetattr", &e.into()))?;
         let restore = saved.clone();
-        super::output::set_panic_cleanup(Some(Box::new(move || {
+        crate::panic_cleanup::set_panic_cleanup(Some(Box::new(move || {
             let _ = termios::tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, &restore);
         })));
         Ok(RawMode { saved })
@@ -39,7 +39,7 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         let _ = termios::tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, &self.saved);
-        super::output::set_panic_cleanup(None);
+        crate::panic_cleanup::set_panic_cleanup(None);
     }
 }
 

@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use tokio::sync::{watch, Semaphore};
 
-/// Paths and the runtime-dir check live in [`crate::config`] (clients use them too).
-pub use crate::config::{ensure_runtime_dir, Paths};
+use crate::config::{ensure_runtime_dir, Paths};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Clients served at once; more wait in the accept queue.

@@ -33,8 +33,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-/// The request types live in [`crate::wire::file`] (they are part of the protocol).
-pub use crate::wire::file::{FileAction, FileRequest, FileTarget, Method};
+use crate::wire::file::{FileAction, Method};
 pub use io::{Input, Progress};
 pub use ops::MAX_EDIT;
 pub use paths::is_temp_name;

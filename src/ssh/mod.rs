@@ -9,6 +9,3 @@ pub mod exec_stop;
 pub mod forward;
 pub mod known_hosts;
 pub mod ssh_config;
-
-/// The connect spec lives in [`crate::wire::spec`] (it is part of the protocol).
-pub use crate::wire::spec;

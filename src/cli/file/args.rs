@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::args::ConnectArgs;
+use crate::target::ConnectArgs;
 
 /// `--method` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -36,7 +36,7 @@ pub const MAX_JSON_READ: u64 = 64 * 1024 * 1024;
 /// How often the progress bar is refreshed in `--direct` mode.
 const TICK: Duration = Duration::from_millis(100);
 
-pub use crate::fsutil::local_abs;
+use crate::fsutil::local_abs;
 
 fn method(m: MethodArg) -> Result<Method> {
     match m {
