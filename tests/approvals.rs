@@ -24,22 +24,8 @@ struct Gx {
 
 fn gx() -> Gx {
     let f = fx();
-    let port = f.sshd.port.to_string();
-    let key = f.env.key_path().display().to_string();
     for name in ["t", "t2"] {
-        f.ok(&[
-            "profile",
-            "add",
-            name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--username",
-            TEST_USER,
-            "--private-key-path",
-            &key,
-        ]);
+        f.env.add_profile(name, &f.sshd);
     }
     let marks = tempfile::Builder::new()
         .prefix("agentssh-gate-")

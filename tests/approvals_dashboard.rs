@@ -8,138 +8,19 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use common::sessions::{fx, rows_of, s, Fx};
+use common::tmux::Tmux;
 use common::*;
 use serde_json::Value;
-
-/// How long the pane gets to show something.
-const UI: Duration = Duration::from_secs(20);
-
-/// A private tmux server on its own socket, killed on drop even when the test fails.
-struct Tmux {
-    socket: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        let dir = tempfile::Builder::new().prefix("astmx-").tempdir().unwrap();
-        Tmux {
-            socket: dir.path().join("tmux.sock"),
-            dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-f", "/dev/null", "-S"])
-            .arg(&self.socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tmux")
-    }
-
-    /// The dashboard (`agentssh tui`) with exactly `f`'s environment, in a 160x45 pane.
-    fn dashboard(&self, f: &Fx) {
-        let probe = {
-            let mut c = f.env.cmd();
-            c.arg("--version");
-            c
-        };
-        let vars: Vec<String> = probe
-            .get_envs()
-            .filter_map(|(k, v)| {
-                Some(format!(
-                    "{}={}",
-                    k.to_string_lossy(),
-                    quote(&v?.to_string_lossy())
-                ))
-            })
-            .collect();
-        let script = self.dir.path().join("dash.sh");
-        fs::write(
-            &script,
-            format!(
-                "#!/bin/bash\nexec env -i {} TERM=\"$TERM\" {} tui\n",
-                vars.join(" "),
-                quote(env!("CARGO_BIN_EXE_agentssh"))
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-        let out = self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "dash",
-            "-x",
-            "160",
-            "-y",
-            "45",
-            &script.display().to_string(),
-        ]);
-        assert!(out.status.success(), "tmux: {}", show_output(&out));
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "=dash:"]).stdout)
-            .into_owned()
-    }
-
-    /// Named keys, or with `literal` the text as typed.
-    fn keys(&self, keys: &[&str], literal: bool) {
-        let mut args = vec!["send-keys", "-t", "=dash:"];
-        if literal {
-            args.push("-l");
-        }
-        args.extend_from_slice(keys);
-        let out = self.run(&args);
-        assert!(out.status.success(), "tmux: {}", show_output(&out));
-    }
-
-    /// Waits until the pane satisfies `cond`; panics with the pane and `ctx` otherwise.
-    fn wait(&self, ctx: &str, cond: impl Fn(&str) -> bool) {
-        if !wait_until(UI, || cond(&self.capture())) {
-            panic!("the dashboard never showed {ctx}:\n{}", self.capture());
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
 
 /// The fixture: sshd, profile `t`, a policy asking for everything on `t` but ls/cat/uname
 /// (connect allowed), and a fresh world-writable directory for the remote user.
 fn setup() -> (Fx, tempfile::TempDir) {
     let f = fx();
-    let port = f.sshd.port.to_string();
-    let key = f.env.key_path().display().to_string();
-    f.ok(&[
-        "profile",
-        "add",
-        "t",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--username",
-        TEST_USER,
-        "--private-key-path",
-        &key,
-    ]);
+    f.env.add_profile("t", &f.sshd);
     let conf = f.env.config_home.join("agentssh");
     fs::create_dir_all(&conf).unwrap();
     fs::write(
@@ -175,28 +56,28 @@ fn exists(p: &Path) -> bool {
 fn dashboard_denies_with_a_reason_approves_and_allows() {
     let (f, dir) = setup();
     let tmux = Tmux::new();
-    tmux.dashboard(&f);
-    tmux.wait("the empty dashboard", |p| p.contains("Sessions (0)"));
+    let dash = tmux.dashboard(&f.env, 160, 45);
+    dash.wait("the empty dashboard", |p| p.contains("Sessions (0)"));
     let d = dir.path().display().to_string();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
 
     let first_cmd = format!("uname; touch {d}/a");
     let first = spawn(&f, &["exec", "-p", "t", "--", &first_cmd]);
-    tmux.wait("the first request", |p| {
+    dash.wait("the first request", |p| {
         p.contains(&first_cmd) && p.contains("1 approval waiting")
     });
     let second_cmd = format!("ls $(touch {d}/b)");
     let second = spawn(&f, &["exec", "-p", "t", "--", &second_cmd]);
-    tmux.wait("both requests", |p| {
+    dash.wait("both requests", |p| {
         p.contains(&second_cmd) && p.contains("Approvals (2)") && p.contains("2 approvals waiting")
     });
     assert!(!exists(&a) && !exists(&b), "nothing ran before an answer");
 
     // n on the oldest, a reason, Enter.
-    tmux.keys(&["n"], false);
-    tmux.wait("the reason prompt", |p| p.contains("Deny a"));
-    tmux.keys(&["wrong host, use staging"], true);
-    tmux.keys(&["Enter"], false);
+    dash.keys(&["n"]);
+    dash.wait("the reason prompt", |p| p.contains("Deny a"));
+    dash.type_text("wrong host, use staging");
+    dash.keys(&["Enter"]);
     let (v, rc) = first.join().unwrap();
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["code"], "approval_denied", "{v}");
@@ -208,23 +89,23 @@ fn dashboard_denies_with_a_reason_approves_and_allows() {
     assert!(!exists(&a), "a denied command must not run");
 
     // y on the one left.
-    tmux.wait("one request left", |p| {
+    dash.wait("one request left", |p| {
         p.contains("Approvals (1)") && !p.contains(&first_cmd)
     });
-    tmux.keys(&["y"], false);
+    dash.keys(&["y"]);
     let (v, rc) = second.join().unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(rc, 0, "{v}");
     assert!(exists(&b), "the approved command ran");
-    tmux.wait("no request left", |p| {
+    dash.wait("no request left", |p| {
         !p.contains("approval waiting") && !p.contains("Approvals (")
     });
 
     // a: approve and allow this exact command from now on.
     let third_cmd = "uname -r; true";
     let third = spawn(&f, &["exec", "-p", "t", "--", third_cmd]);
-    tmux.wait("the third request", |p| p.contains(third_cmd));
-    tmux.keys(&["a"], false);
+    dash.wait("the third request", |p| p.contains(third_cmd));
+    dash.keys(&["a"]);
     let (v, rc) = third.join().unwrap();
     assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
     let policy = fs::read_to_string(f.env.config_home.join("agentssh/policy.toml")).unwrap();
@@ -247,17 +128,17 @@ fn a_denied_session_send_types_nothing() {
     fs::write(&victim, "keep").unwrap();
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o666)).unwrap();
     let tmux = Tmux::new();
-    tmux.dashboard(&f);
+    let dash = tmux.dashboard(&f.env, 160, 45);
     let id = s(&f.ok(&["connect", "-p", "t"])["id"]).to_string();
-    tmux.wait("the session", |p| p.contains("Sessions (1)"));
+    dash.wait("the session", |p| p.contains("Sessions (1)"));
     let line = format!("rm -rf {}\n", victim.display());
     let send = spawn(&f, &["session", "send", "-s", &id, "--input", &line]);
-    tmux.wait("the send request", |p| {
+    dash.wait("the send request", |p| {
         p.contains("rm -rf") && p.contains("Approvals (1)")
     });
-    tmux.keys(&["n"], false);
-    tmux.wait("the reason prompt", |p| p.contains("Deny a"));
-    tmux.keys(&["Enter"], false);
+    dash.keys(&["n"]);
+    dash.wait("the reason prompt", |p| p.contains("Deny a"));
+    dash.keys(&["Enter"]);
     let (v, rc) = send.join().unwrap();
     assert_eq!(v["code"], "approval_denied", "{v}");
     assert_eq!(rc, 1, "{v}");
@@ -288,7 +169,7 @@ fn a_denied_session_send_types_nothing() {
         v["code"], "approval_pending",
         "the previous policy is in force: {v}"
     );
-    tmux.wait("the policy warning", |p| {
+    dash.wait("the policy warning", |p| {
         p.contains("policy.toml is broken") && p.contains("alow")
     });
 }
@@ -300,23 +181,23 @@ fn a_on_a_file_upload_shows_the_daemons_refusal_and_y_still_approves() {
     fs::write(&local, "payload\n").unwrap();
     let remote = dir.path().join("up.txt");
     let tmux = Tmux::new();
-    tmux.dashboard(&f);
-    tmux.wait("the empty dashboard", |p| p.contains("Sessions (0)"));
+    let dash = tmux.dashboard(&f.env, 160, 45);
+    dash.wait("the empty dashboard", |p| p.contains("Sessions (0)"));
     let (l, r) = (local.display().to_string(), remote.display().to_string());
     let upload = spawn(
         &f,
         &["file", "upload", "-p", "t", "--local", &l, "--remote", &r],
     );
-    tmux.wait("the upload request", |p| p.contains("Approvals (1)"));
+    dash.wait("the upload request", |p| p.contains("Approvals (1)"));
     // No allow entry can name a file write: the daemon's usage error shows in the footer
     // and the request keeps waiting.
-    tmux.keys(&["a"], false);
-    tmux.wait("the refusal", |p| {
+    dash.keys(&["a"]);
+    dash.wait("the refusal", |p| {
         p.contains("failed:") && p.contains("approve it once instead")
     });
-    assert!(tmux.capture().contains("Approvals (1)"));
+    assert!(dash.capture().contains("Approvals (1)"));
     assert!(!remote.exists(), "nothing was written before an approval");
-    tmux.keys(&["y"], false);
+    dash.keys(&["y"]);
     let (v, rc) = upload.join().unwrap();
     assert_eq!((v["ok"].clone(), rc), (Value::Bool(true), 0), "{v}");
     assert_eq!(fs::read_to_string(&remote).unwrap(), "payload\n");

@@ -23,19 +23,7 @@ fn connection_flags_work_before_the_subcommand() {
     let sshd = Sshd::start(&[env.client_pubkey()]);
     env.trust_host(&sshd);
     let port = sshd.port.to_string();
-    let (v, rc) = env.json(&[
-        "--json",
-        "profile",
-        "add",
-        "t",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--username",
-        TEST_USER,
-    ]);
-    assert_ok(&v, rc, "profile add");
+    env.add_profile("t", &sshd);
 
     let (v, rc) = env.json(&["-p", "t", "--json", "exec", "--", "echo", "hi"]);
     assert_ok(&v, rc, "-p t --json exec");

@@ -16,11 +16,9 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -30,238 +28,6 @@ use serde_json::Value;
 const UI: Duration = Duration::from_secs(15);
 /// How long the daemon gets to reflect a change.
 const STATE: Duration = Duration::from_secs(10);
-
-// ---------------------------------------------------------------- tmux
-
-/// A private tmux server on its own socket, killed on drop even when the test fails.
-struct Tmux {
-    socket: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        let dir = tempfile::Builder::new()
-            .prefix("astmux-")
-            .tempdir()
-            .unwrap();
-        Tmux {
-            socket: dir.path().join("tmux.sock"),
-            dir,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-f", "/dev/null", "-S"])
-            .arg(&self.socket)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            show_output(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// stdout of a tmux command, or empty when it fails (e.g. no buffers yet).
-    fn try_run(&self, args: &[&str]) -> String {
-        match self.cmd().args(args).output() {
-            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-            _ => String::new(),
-        }
-    }
-
-    /// Every paste buffer, with its contents (`tmux list-buffers` sample lines).
-    fn buffers(&self) -> String {
-        self.try_run(&["list-buffers", "-F", "#{buffer_name}: #{buffer_sample}"])
-    }
-
-    /// Starts `script` in a new detached tmux session `name` of 120x40.
-    fn start(&self, name: &str, script: &Path) -> Pane<'_> {
-        self.start_sized(name, script, 120, 40)
-    }
-
-    /// Starts `script` in a new detached tmux session `name` of `cols`x`rows`.
-    fn start_sized(&self, name: &str, script: &Path, cols: u16, rows: u16) -> Pane<'_> {
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            &cols.to_string(),
-            "-y",
-            &rows.to_string(),
-            &script.display().to_string(),
-        ]);
-        Pane {
-            tmux: self,
-            name: name.to_string(),
-            files: script.parent().unwrap().to_path_buf(),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd()
-            .arg("kill-server")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// One terminal: a tmux session running a wrapper script (see [`Fx::script`]).
-struct Pane<'a> {
-    tmux: &'a Tmux,
-    name: String,
-    /// The wrapper's directory: `pid`, `exit`, `stty`.
-    files: PathBuf,
-}
-
-impl Pane<'_> {
-    /// The visible pane text (empty once the session is gone).
-    fn capture(&self) -> String {
-        self.tmux
-            .try_run(&["capture-pane", "-p", "-t", &format!("={}:", self.name)])
-    }
-
-    /// `tmux display -p FORMAT` for this pane.
-    fn display(&self, format: &str) -> String {
-        self.tmux
-            .run(&["display", "-p", "-t", &format!("={}:", self.name), format])
-            .trim_end()
-            .to_string()
-    }
-
-    /// Named keys (`Enter`, `C-]`, `t`).
-    fn keys(&self, keys: &[&str]) {
-        let target = format!("={}:", self.name);
-        let mut args = vec!["send-keys", "-t", &target];
-        args.extend_from_slice(keys);
-        self.tmux.run(&args);
-    }
-
-    /// Literal text, then Enter.
-    fn type_line(&self, text: &str) {
-        let target = format!("={}:", self.name);
-        self.tmux.run(&["send-keys", "-t", &target, "-l", text]);
-        self.keys(&["Enter"]);
-    }
-
-    /// Waits until the pane shows `text`; panics with the pane and `ctx` otherwise.
-    fn wait_for(&self, text: &str, ctx: &str) {
-        if !wait_until(UI, || self.capture().contains(text)) {
-            panic!(
-                "pane `{}` never showed {text:?} ({ctx}):\n{}\n--- wrapper files ---\n{}",
-                self.name,
-                self.capture(),
-                self.files_report()
-            );
-        }
-    }
-
-    /// Waits until some pane line, trimmed, equals `line` (full-width panes: attach).
-    fn wait_for_line(&self, line: &str, ctx: &str) {
-        let ok = wait_until(UI, || self.capture().lines().any(|l| l.trim() == line));
-        assert!(
-            ok,
-            "pane `{}` never showed the line {line:?} ({ctx}):\n{}",
-            self.name,
-            self.capture()
-        );
-    }
-
-    fn files_report(&self) -> String {
-        let mut s = String::new();
-        for f in ["pid", "exit", "stty"] {
-            s.push_str(&format!(
-                "{f}: {}\n",
-                fs::read_to_string(self.files.join(f)).unwrap_or_else(|_| "<none>".into())
-            ));
-        }
-        s
-    }
-
-    /// The agentssh process's pid (the wrapper records it before exec'ing it).
-    fn pid(&self) -> u32 {
-        let file = self.files.join("pid");
-        assert!(
-            wait_until(UI, || fs::read_to_string(&file)
-                .is_ok_and(|s| s.trim().parse::<u32>().is_ok())),
-            "wrapper never recorded a pid:\n{}",
-            self.capture()
-        );
-        let pid: u32 = fs::read_to_string(&file).unwrap().trim().parse().unwrap();
-        // The subshell execs env, which execs agentssh: same pid.
-        assert!(
-            wait_until(UI, || fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "agentssh")),
-            "pid {pid} never became agentssh"
-        );
-        pid
-    }
-
-    /// Waits for agentssh to exit; returns its exit status and `stty -a` taken after it.
-    fn wait_exit(&self, ctx: &str) -> (i32, String) {
-        let exit_file = self.files.join("exit");
-        if !wait_until(UI, || exit_file.exists()) {
-            panic!(
-                "agentssh in pane `{}` did not exit ({ctx}):\n{}",
-                self.name,
-                self.capture()
-            );
-        }
-        let status = fs::read_to_string(&exit_file).unwrap();
-        let code = status
-            .trim()
-            .strip_prefix("EXIT=")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("bad exit file: {status:?}"));
-        let stty = fs::read_to_string(self.files.join("stty")).unwrap();
-        (code, stty)
-    }
-
-    /// After agentssh exited: the terminal is in cooked mode with echo and signals, the
-    /// alternate screen was left (the normal screen shows the wrapper's markers before and
-    /// after agentssh), and nothing of agentssh's frames remains on it.
-    fn assert_restored(&self, ctx: &str) -> i32 {
-        let (code, stty) = self.wait_exit(ctx);
-        let words: Vec<&str> = stty.split_whitespace().collect();
-        for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
-            assert!(
-                words.contains(&flag) && !words.contains(&format!("-{flag}").as_str()),
-                "{ctx}: terminal not restored: `{flag}` not set in stty -a (exit {code}):\n{stty}"
-            );
-        }
-        let after = format!("AFTER-{}", self.name);
-        self.wait_for(&after, ctx);
-        let pane = self.capture();
-        assert!(
-            pane.contains(&format!("BEFORE-{}", self.name)),
-            "{ctx}: the normal screen is not back (the marker printed before agentssh is \
-             missing):\n{pane}"
-        );
-        assert_eq!(
-            self.display("#{alternate_on}"),
-            "0",
-            "{ctx}: the pane is still on the alternate screen:\n{pane}"
-        );
-        code
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
 
 // ---------------------------------------------------------------- fixture
 
@@ -384,59 +150,6 @@ impl Fx {
         self.send_ok(session, &format!("echo {prefix}-$(({n}+0))\n"));
         format!("{prefix}-{n}")
     }
-
-    /// A wrapper script for one terminal named `name`, running `agentssh ARGS` with exactly
-    /// this env's variables plus `extra` (and the pane's TERM). It prints `BEFORE-<name>`,
-    /// records agentssh's pid in `pid`, then its exit status in `exit` and `stty -a` in
-    /// `stty`, prints `AFTER-<name>` and idles.
-    fn script(&self, tmux: &Tmux, name: &str, args: &[&str], extra: &[(&str, &str)]) -> PathBuf {
-        let dir = tmux.dir.path().join(name);
-        fs::create_dir_all(&dir).unwrap();
-        let probe = {
-            let mut c = self.env.cmd();
-            c.arg("--version");
-            c
-        };
-        let mut vars: Vec<String> = probe
-            .get_envs()
-            .filter_map(|(k, v)| {
-                let v = v?;
-                Some(format!(
-                    "{}={}",
-                    k.to_string_lossy(),
-                    shell_quote(&v.to_string_lossy())
-                ))
-            })
-            .collect();
-        vars.extend(extra.iter().map(|(k, v)| format!("{k}={}", shell_quote(v))));
-        let q = |p: &Path| shell_quote(&p.display().to_string());
-        let script = format!(
-            "#!/bin/bash\n\
-             cd {home}\n\
-             echo BEFORE-{name}\n\
-             ( echo $BASHPID > {pid}.tmp; mv {pid}.tmp {pid}; exec env -i {vars} TERM=\"$TERM\" {bin} {args} )\n\
-             echo EXIT=$? > {exit}.tmp\n\
-             stty -a > {stty} 2>&1\n\
-             mv {exit}.tmp {exit}\n\
-             echo AFTER-{name}\n\
-             exec sleep 600\n",
-            home = q(&self.env.home),
-            pid = q(&dir.join("pid")),
-            vars = vars.join(" "),
-            bin = shell_quote(env!("CARGO_BIN_EXE_agentssh")),
-            args = args
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" "),
-            exit = q(&dir.join("exit")),
-            stty = q(&dir.join("stty")),
-        );
-        let path = dir.join("run.sh");
-        fs::write(&path, script).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
 }
 
 fn signal(pid: u32, sig: Signal) {
@@ -458,7 +171,7 @@ fn dashboard_takeover_round_trip() {
     let f = fx();
     let id = f.connect("work");
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("Sessions (1)", "dashboard lists the session");
     dash.wait_for(&id, "dashboard shows the session id");
     dash.wait_for("agent in control", "live pane title");
@@ -540,7 +253,7 @@ fn ask_waits_until_a_human_takes_over_in_the_dashboard_and_hands_back() {
     let f = fx();
     f.connect("work");
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("agent in control", "live pane title");
 
     let mut asker = f.env.cmd();
@@ -598,10 +311,7 @@ fn read_only_attach_mirrors_and_ignores_keys() {
     let f = fx();
     f.connect("work");
     let tmux = Tmux::new();
-    let ro = tmux.start(
-        "ro",
-        &f.script(&tmux, "ro", &["attach", "-s", "work", "--read-only"], &[]),
-    );
+    let ro = tmux.agentssh(&f.env, "ro", &["attach", "-s", "work", "--read-only"]);
     ro.wait_for("read-only", "attach status bar");
     ro.wait_for("Ctrl-] detach", "the detach key is shown on attach");
     assert_eq!(
@@ -657,7 +367,7 @@ fn read_write_attach_takes_and_releases_control() {
     f.connect("work");
     let pid = f.daemon_pid();
     let tmux = Tmux::new();
-    let rw = tmux.start("rw", &f.script(&tmux, "rw", &["attach", "-s", "work"], &[]));
+    let rw = tmux.agentssh(&f.env, "rw", &["attach", "-s", "work"]);
     rw.wait_for("you control this session", "read-write attach status bar");
     f.wait_controller("work", "human", "while attached read-write");
 
@@ -712,7 +422,7 @@ fn dashboard_killed_restores_terminal_and_releases_control() {
         .into_iter()
         .enumerate()
     {
-        let pane = tmux.start(name, &f.script(&tmux, name, &[], &[]));
+        let pane = tmux.agentssh(&f.env, name, &[]);
         pane.wait_for("Sessions (1)", name);
         let line = f.mark("work", "ready", 100 + i as u32);
         pane.wait_for(&line, name);
@@ -728,7 +438,7 @@ fn dashboard_killed_restores_terminal_and_releases_control() {
     let name = "dpanic";
     let pane = tmux.start(
         name,
-        &f.script(&tmux, name, &[], &[("AGENTSSH_DEBUG_PANIC", "tui")]),
+        &tmux.wrapper(&f.env, name, &[], &[("AGENTSSH_DEBUG_PANIC", "tui")]),
     );
     let code = pane.assert_restored("dashboard panic");
     assert_eq!(code, 1, "a panic exits 1:\n{}", pane.capture());
@@ -752,7 +462,7 @@ fn attach_killed_restores_terminal_and_releases_control() {
         .into_iter()
         .enumerate()
     {
-        let pane = tmux.start(name, &f.script(&tmux, name, &["attach", "-s", "work"], &[]));
+        let pane = tmux.agentssh(&f.env, name, &["attach", "-s", "work"]);
         pane.wait_for("you control this session", name);
         f.wait_controller("work", "human", &format!("{name}: attached"));
         pane.type_line(&format!("echo typed-$((200+{i}))"));
@@ -766,8 +476,8 @@ fn attach_killed_restores_terminal_and_releases_control() {
     let name = "apanic";
     let pane = tmux.start(
         name,
-        &f.script(
-            &tmux,
+        &tmux.wrapper(
+            &f.env,
             name,
             &["attach", "-s", "work"],
             &[("AGENTSSH_DEBUG_PANIC", "attach")],
@@ -793,7 +503,7 @@ fn control_sigkill_leaves_a_broken_terminal_that_the_checks_detect() {
     f.connect("work");
     let pid = f.daemon_pid();
     let tmux = Tmux::new();
-    let pane = tmux.start("dkill", &f.script(&tmux, "dkill", &[], &[]));
+    let pane = tmux.agentssh(&f.env, "dkill", &[]);
     pane.wait_for("Sessions (1)", "dashboard");
     pane.wait_for("agent in control", "dashboard watches the session");
     pane.keys(&["t"]);
@@ -879,13 +589,10 @@ fn hostile_output_never_reaches_the_host_terminal() {
         "control: a raw mouse-mode switch did not show in #{{mouse_any_flag}}"
     );
 
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("Sessions (1)", "dashboard");
     dash.wait_for("agent in control", "dashboard watches the session");
-    let att = tmux.start(
-        "att",
-        &f.script(&tmux, "att", &["attach", "-s", "work", "--read-only"], &[]),
-    );
+    let att = tmux.agentssh(&f.env, "att", &["attach", "-s", "work", "--read-only"]);
     att.wait_for("read-only", "attach");
     for p in [&dash, &att] {
         tmux.run(&["select-pane", "-t", &format!("={}:", p.name), "-T", "start"]);
@@ -935,7 +642,7 @@ fn hostile_output_never_reaches_the_host_terminal() {
 fn empty_dashboard_explains_how_to_start() {
     let f = fx();
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("Sessions (0)", "empty session list");
     dash.wait_for("agentssh connect -p PROFILE", "how to start a session");
     dash.wait_for("q quit", "footer keys");
@@ -962,7 +669,7 @@ fn empty_dashboard_explains_how_to_start() {
 fn footer_message_visible_at_120_columns() {
     let f = fx();
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("Sessions (0)", "empty session list");
     dash.keys(&["t"]);
     dash.wait_for(
@@ -992,7 +699,7 @@ fn dashboard_live_pane_shows_the_latest_output_of_a_full_screen() {
         "big",
     ]);
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("agent in control", "dashboard watches the session");
     let d = f.send_ok("big", "seq 1 60; echo latest-$((6*7))\n");
     assert!(has_line(s(&d["output"]), "latest-42"), "{d}");
@@ -1024,7 +731,7 @@ fn attach_shows_the_cursor_line_of_a_full_screen() {
     ]);
     f.send_ok("big", "seq 1 60\n");
     let tmux = Tmux::new();
-    let rw = tmux.start("rw", &f.script(&tmux, "rw", &["attach", "-s", "big"], &[]));
+    let rw = tmux.agentssh(&f.env, "rw", &["attach", "-s", "big"]);
     rw.wait_for("you control this session", "attach");
     rw.wait_for_line("60", "the end of seq's output");
     // Typed, not yet entered: it sits on the cursor line (the session's last row).
@@ -1044,7 +751,7 @@ fn dashboard_select_filter_interrupt_close_new() {
     let w = f.mark("work", "wmark", 1);
     let o = f.mark("other", "omark", 2);
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("Sessions (2)", "two sessions");
     dash.wait_for(
         &format!("{work} · running · agent in control"),
@@ -1121,21 +828,7 @@ fn dashboard_select_filter_interrupt_close_new() {
     dash.wait_for(&o, "the remaining session is shown again");
 
     // n: a new session from a profile.
-    let port = f.sshd.port.to_string();
-    let key = f.env.key_path().display().to_string();
-    f.ok(&[
-        "profile",
-        "add",
-        "p1",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--username",
-        TEST_USER,
-        "--private-key-path",
-        &key,
-    ]);
+    f.env.add_profile("p1", &f.sshd);
     dash.keys(&["n"]);
     dash.wait_for("profile:", "new-session prompt");
     tmux.run(&["send-keys", "-t", "=dash:", "-l", "p1"]);
@@ -1156,10 +849,10 @@ fn second_holder_leaving_keeps_the_first_holders_control() {
     let f = fx();
     f.connect("work");
     let tmux = Tmux::new();
-    let a = tmux.start("a", &f.script(&tmux, "a", &["attach", "-s", "work"], &[]));
+    let a = tmux.agentssh(&f.env, "a", &["attach", "-s", "work"]);
     a.wait_for("you control this session", "first attach");
     f.wait_controller("work", "human", "first attach");
-    let b = tmux.start("b", &f.script(&tmux, "b", &["attach", "-s", "work"], &[]));
+    let b = tmux.agentssh(&f.env, "b", &["attach", "-s", "work"]);
     b.wait_for("you control this session", "second attach");
     b.keys(&["C-]"]);
     b.wait_for("detached from work", "second attach detaches");
@@ -1187,10 +880,7 @@ fn second_holder_leaving_keeps_the_first_holders_control() {
 fn attach_to_unknown_session_is_a_plain_error() {
     let f = fx();
     let tmux = Tmux::new();
-    let p = tmux.start(
-        "nope",
-        &f.script(&tmux, "nope", &["attach", "-s", "nope"], &[]),
-    );
+    let p = tmux.agentssh(&f.env, "nope", &["attach", "-s", "nope"]);
     let code = p.assert_restored("attach to an unknown session");
     assert_eq!(code, 1, "{}", p.capture());
     p.wait_for("not found", "the error is printed on the normal screen");
@@ -1216,7 +906,7 @@ fn dashboard_state_column_follows_busy_then_prompt_and_watching_is_not_logged() 
     let f = fx();
     let id = f.connect("work");
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("agent in control", "live pane title");
     assert!(
         wait_until(STATE, || f.status("work")["state"] == "prompt"),
@@ -1272,7 +962,7 @@ fn dashboard_banner_for_ask_and_d_dismisses_it() {
     let f = fx();
     let id = f.connect("work");
     let tmux = Tmux::new();
-    let dash = tmux.start("dash", &f.script(&tmux, "dash", &[], &[]));
+    let dash = tmux.agentssh(&f.env, "dash", &[]);
     dash.wait_for("agent in control", "live pane title");
     let r = f.ok(&[
         "session",
@@ -1317,7 +1007,7 @@ fn dashboard_takeover_fits_the_pty_and_hand_back_restores_the_agents_size() {
     let f = fx();
     f.connect_sized("work", 120, 40);
     let tmux = Tmux::new();
-    let dash = tmux.start_sized("dash", &f.script(&tmux, "dash", &[], &[]), 80, 24);
+    let dash = tmux.start_sized("dash", &tmux.wrapper(&f.env, "dash", &[], &[]), 80, 24);
     dash.wait_for("agent in control", "live pane title");
     let size = |f: &Fx| {
         let st = f.status("work");
@@ -1367,14 +1057,10 @@ fn replay_in_tmux_shows_the_screens_and_q_restores_the_terminal() {
     );
     f.ok(&["session", "close", "-s", "work"]);
     let tmux = Tmux::new();
-    let pane = tmux.start(
+    let pane = tmux.agentssh(
+        &f.env,
         "replay",
-        &f.script(
-            &tmux,
-            "replay",
-            &["replay", "-s", "work", "--idle-limit", "0.2"],
-            &[],
-        ),
+        &["replay", "-s", "work", "--idle-limit", "0.2"],
     );
     pane.wait_for("agentssh replay", "the replay's status bar");
     pane.wait_for("second-16", "the last screen");
@@ -1400,10 +1086,7 @@ fn a_password_typed_by_a_human_is_in_no_recording() {
     let f = fx();
     f.connect("work");
     let tmux = Tmux::new();
-    let pane = tmux.start(
-        "att",
-        &f.script(&tmux, "att", &["attach", "-s", "work"], &[]),
-    );
+    let pane = tmux.agentssh(&f.env, "att", &["attach", "-s", "work"]);
     pane.wait_for("you control this session", "attach");
     f.wait_controller("work", "human", "attached");
     pane.type_line("read -s -p 'Pass: ' pw; echo; echo got-${#pw}");

@@ -37,24 +37,7 @@ fn setup() -> (TestEnv, Sshd) {
     let env = TestEnv::new();
     let sshd = Sshd::start(&[env.client_pubkey()]);
     env.trust_host(&sshd);
-    let port = sshd.port.to_string();
-    let (v, rc) = env.json(&[
-        "--json",
-        "profile",
-        "add",
-        "t",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--username",
-        TEST_USER,
-    ]);
-    assert_eq!(
-        (v["ok"].clone(), rc),
-        (Value::Bool(true), 0),
-        "profile add: {v}"
-    );
+    env.add_profile("t", &sshd);
     (env, sshd)
 }
 

@@ -6,112 +6,17 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use common::tmux::Tmux;
 use common::*;
 
 /// How long a pane, the daemon or the client gets to show a change.
 const UI: Duration = Duration::from_secs(20);
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// A private tmux server on its own socket, killed on drop even when the test fails.
-struct Tmux {
-    socket: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        let dir = tempfile::Builder::new()
-            .prefix("asmcp-tmux-")
-            .tempdir()
-            .unwrap();
-        Tmux {
-            socket: dir.path().join("tmux.sock"),
-            dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-f", "/dev/null", "-S"])
-            .arg(&self.socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Starts the dashboard (`agentssh` without arguments) with exactly `env`'s variables.
-    fn dashboard(&self, env: &TestEnv) {
-        let probe = env.cmd();
-        let vars: Vec<String> = probe
-            .get_envs()
-            .filter_map(|(k, v)| {
-                Some(format!(
-                    "{}={}",
-                    k.to_string_lossy(),
-                    shell_quote(&v?.to_string_lossy())
-                ))
-            })
-            .collect();
-        let script = self.dir.path().join("dash.sh");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/bash\nexec env -i {} TERM=\"$TERM\" {}\n",
-                vars.join(" "),
-                shell_quote(env!("CARGO_BIN_EXE_agentssh"))
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let script = script.display().to_string();
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "dash",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &script,
-        ]);
-    }
-
-    fn capture(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "=dash:"])
-    }
-
-    fn wait_for(&self, text: &str, ctx: &str) {
-        assert!(
-            wait_until(UI, || self.capture().contains(text)),
-            "the dashboard never showed {text:?} ({ctx}):\n{}",
-            self.capture()
-        );
-    }
-
-    fn keys(&self, keys: &str) {
-        self.run(&["send-keys", "-t", "=dash:", keys]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
 
 /// The Python client in `takeover` mode: one JSON line out per step, a line in to go on.
 struct Client {
@@ -184,20 +89,7 @@ fn dashboard_takeover_gives_the_mcp_tool_session_taken_over() {
     let env = TestEnv::new();
     let sshd = Sshd::start(&[env.client_pubkey()]);
     env.trust_host(&sshd);
-    let port = sshd.port.to_string();
-    let (v, rc) = env.json(&[
-        "--json",
-        "profile",
-        "add",
-        "t",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--username",
-        TEST_USER,
-    ]);
-    assert_eq!(rc, 0, "profile add: {v}");
+    env.add_profile("t", &sshd);
 
     let mut client = Client::start(&env);
     let opened = client.next("session_open")["opened"].clone();
@@ -215,18 +107,18 @@ fn dashboard_takeover_gives_the_mcp_tool_session_taken_over() {
     );
 
     let tmux = Tmux::new();
-    tmux.dashboard(&env);
-    tmux.wait_for(&id, "the dashboard lists the MCP session");
-    tmux.wait_for(
+    let dash = tmux.dashboard(&env, 120, 40);
+    dash.wait_for(&id, "the dashboard lists the MCP session");
+    dash.wait_for(
         "prompt      mcp ",
         "the session row names its client in the ctl column",
     );
-    tmux.wait_for("agent in control", "live pane title");
-    tmux.keys("t");
+    dash.wait_for("agent in control", "live pane title");
+    dash.keys(&["t"]);
     assert!(
         wait_until(UI, || controller(&env) == "human"),
         "`t` in the dashboard did not take control:\n{}",
-        tmux.capture()
+        dash.capture()
     );
 
     let refused = client.send("human in control");
@@ -237,13 +129,13 @@ fn dashboard_takeover_gives_the_mcp_tool_session_taken_over() {
     );
 
     // Ctrl-] back to the dashboard's keys, `r` hands control back; the tool works again.
-    tmux.keys("C-]");
-    tmux.wait_for("you hold control", "after Ctrl-]");
-    tmux.keys("r");
+    dash.keys(&["C-]"]);
+    dash.wait_for("you hold control", "after Ctrl-]");
+    dash.keys(&["r"]);
     assert!(
         wait_until(UI, || controller(&env) == "agent"),
         "`r` did not hand control back:\n{}",
-        tmux.capture()
+        dash.capture()
     );
     let after = client.send("handed back");
     assert_eq!(after["is_error"], false, "{after}");

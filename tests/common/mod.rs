@@ -23,6 +23,7 @@ pub mod fault_proxy;
 pub mod late_listener;
 pub mod russh_server;
 pub mod sessions;
+pub mod tmux;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -740,6 +741,31 @@ impl TestEnv {
     /// Append the server's host key to `$HOME/.ssh/known_hosts` (once).
     pub fn trust_host(&self, sshd: &Sshd) {
         self.trust_host_as(sshd, sshd.port);
+    }
+
+    /// `agentssh profile add NAME` for `sshd` as [`TEST_USER`] with this env's key; panics
+    /// unless it succeeds.
+    pub fn add_profile(&self, name: &str, sshd: &Sshd) {
+        let port = sshd.port.to_string();
+        let key = self.key_path().display().to_string();
+        let (v, rc) = self.json(&[
+            "--json",
+            "profile",
+            "add",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            TEST_USER,
+            "--private-key-path",
+            &key,
+        ]);
+        assert!(
+            rc == 0 && v["ok"] == true,
+            "profile add {name} (rc {rc}): {v}"
+        );
     }
 
     /// Record `sshd`'s host key for `[127.0.0.1]:port` (e.g. a proxy in front of it).
