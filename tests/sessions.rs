@@ -1441,3 +1441,44 @@ fn session_exec_timeout_stops_the_command_and_keeps_the_output() {
         assert!(stray.is_empty(), "{user}: still running: {stray}");
     }
 }
+
+/// `connect` answers with an error, never `ok`, for a session that is already gone when it
+/// answers: the shell exited at once (`session_closed`, quoting its last line) or the server
+/// dropped the connection (`connect_failed`); the error's data holds what the session showed,
+/// and nothing is left in `session list`.
+#[test]
+fn connect_to_a_session_that_ends_at_once_is_an_error_not_a_dead_session() {
+    for (force, code, rc, said) in [
+        (
+            "echo goodbye-from-$((6*7))",
+            "session_closed",
+            1,
+            "goodbye-from-42",
+        ),
+        ("kill -9 $PPID", "connect_failed", 255, ""),
+    ] {
+        let env = TestEnv::new();
+        let sshd = Sshd::start_with(SshdOptions {
+            authorized_keys: vec![env.client_pubkey()],
+            extra_config: format!("ForceCommand {force}"),
+            ..SshdOptions::default()
+        });
+        env.trust_host(&sshd);
+        env.add_profile("t", &sshd);
+        let (v, got_rc) = env.json(&["--json", "connect", "-p", "t"]);
+        assert_eq!(v["ok"], false, "{force}: {v}");
+        assert_eq!(v["code"], code, "{force}: {v}");
+        assert_eq!(got_rc, rc, "{force}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(said),
+            "{force}: the error does not quote the last output: {v}"
+        );
+        assert!(v["data"]["session_id"].is_string(), "{force}: {v}");
+        let (list, _) = env.json(&["--json", "session", "list"]);
+        assert_eq!(
+            list["data"]["sessions"],
+            serde_json::json!([]),
+            "{force}: {list}"
+        );
+    }
+}

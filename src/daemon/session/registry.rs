@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::send::wait_idle;
-use super::{ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta};
+use super::{ReadResult, ReadSpec, SessionHandle, SessionInfo, SessionMeta, Status};
 use crate::daemon::pool::Pool;
 use crate::daemon::record::Recordings;
 use crate::error::{Error, ErrorCode, Result};
@@ -216,7 +216,49 @@ impl Registry {
             })
             .await?;
         let info = self.info(&handle.meta.id).await?;
-        Ok(with_output(info, &read))
+        let status = handle.ticks().borrow().status;
+        let answer = with_output(info, &read);
+        match ended_at_start(status, &read.output) {
+            None => Ok(answer),
+            Some(e) => {
+                // An agent must not get `ok` for a session that is already gone: the error
+                // carries what it would have seen, and nothing is left open.
+                handle.close().await;
+                self.remove(&handle.meta.id);
+                Err(e.with_data(answer))
+            }
+        }
+    }
+}
+
+/// The error for a session whose connection dropped (`connect_failed`) or whose shell
+/// exited (`session_closed`) before `connect` answered, quoting its last line of output;
+/// `None` while it is up (or reconnecting).
+fn ended_at_start(status: Status, output: &str) -> Option<Error> {
+    let last = output
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("[agentssh]"))
+        .map(|l| {
+            format!(
+                "; its last output: {:?}",
+                l.chars().take(200).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
+    match status {
+        Status::Running | Status::Reconnecting => None,
+        Status::Disconnected => Some(Error::new(
+            ErrorCode::ConnectFailed,
+            format!(
+                "the server dropped the connection as the session started (its log says why: \
+                 often a PTY it cannot set up){last}"
+            ),
+        )),
+        Status::Closed => Some(Error::new(
+            ErrorCode::SessionClosed,
+            format!("the remote shell exited as the session started{last}"),
+        )),
     }
 }
 
