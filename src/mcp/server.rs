@@ -25,7 +25,7 @@ programs (`session_send`, `session_screen`, `session_wait`); `file_*` to read an
 remote files without shell quoting. Targets are saved profiles (`profile_list`). \
 Sessions live in the agentssh daemon and humans can watch them in the dashboard.";
 
-/// The MCP server state: just the policy; every call opens its own daemon connection.
+/// The MCP server state: just the policy; calls reach the daemon through [`super::link`].
 #[derive(Clone)]
 struct Server {
     policy: Policy,
@@ -34,7 +34,13 @@ struct Server {
 /// Parses a tool's arguments (absent = `{}`); a mismatch is a `usage` tool error.
 fn parse<T: DeserializeOwned>(args: Option<rmcp::model::JsonObject>) -> Result<T> {
     let v = Value::Object(args.unwrap_or_default());
-    serde_json::from_value(v).map_err(|e| Error::usage(format!("bad arguments: {e}")))
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let field = e.path().to_string();
+        match field.as_str() {
+            "." => Error::usage(format!("bad arguments: {}", e.inner())),
+            _ => Error::usage(format!("bad arguments: {field}: {}", e.inner())),
+        }
+    })
 }
 
 /// A success: structured content = `data`, content = the short text.
@@ -251,4 +257,42 @@ pub async fn run(policy: Policy) -> Result<()> {
         .await
         .map_err(|e| Error::internal(format!("MCP server stopped: {e}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::mcp::tools::{ExecArgs, SessionSendArgs};
+
+    fn args(v: Value) -> Option<rmcp::model::JsonObject> {
+        v.as_object().cloned()
+    }
+
+    /// A wrong argument names its field; `expect`/`respond` take one string as a list of one.
+    #[test]
+    fn bad_arguments_name_the_field_and_one_expect_string_is_a_list() {
+        let e = parse::<ExecArgs>(args(json!({"profile": "t", "command": 5}))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Usage);
+        assert!(e.message.starts_with("bad arguments: command: "), "{e:?}");
+        let e = parse::<SessionSendArgs>(args(json!({"session_id": "s1", "input": "x",
+            "expect": 3})))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("expect: expected a string or a list of strings"),
+            "{e:?}"
+        );
+        let a: SessionSendArgs = parse(args(json!({"session_id": "s1", "input": "x",
+            "expect": "password:", "respond": "hunter2\n"})))
+        .unwrap();
+        assert_eq!(
+            (a.expect, a.respond),
+            (vec!["password:".to_string()], vec!["hunter2\n".to_string()])
+        );
+        let a: SessionSendArgs = parse(args(json!({"session_id": "s1", "input": "x",
+            "expect": ["a", "b"], "respond": ["1", "2"]})))
+        .unwrap();
+        assert_eq!(a.expect.len(), 2);
+    }
 }

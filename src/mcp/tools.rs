@@ -81,17 +81,36 @@ pub struct SessionSendArgs {
     /// for Ctrl-C).
     pub input: String,
     /// Up to three regexes to watch for, each answered once, in order, with the matching
-    /// entry of `respond` (e.g. a password prompt).
-    #[serde(default)]
+    /// entry of `respond` (e.g. a password prompt). A single string is one regex.
+    #[serde(default, deserialize_with = "one_or_many")]
     pub expect: Vec<String>,
-    /// Answers to `expect`, one each.
-    #[serde(default)]
+    /// Answers to `expect`, one each. A single string is one answer.
+    #[serde(default, deserialize_with = "one_or_many")]
     pub respond: Vec<String>,
     /// Return once no output arrived for this many ms (0 = return at once). Default 300.
     pub wait_idle: Option<u64>,
     /// Overall deadline, ms. Default 30000.
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+}
+
+/// A list of strings, or one string as a list of one: models often send the one they have.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(s)) => vec![s],
+        Ok(OneOrMany::Many(v)) => v,
+        Err(_) => {
+            return Err(serde::de::Error::custom(
+                "expected a string or a list of strings",
+            ))
+        }
+    })
 }
 
 /// `session_read`.
