@@ -33,6 +33,8 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/private.sh
+source "$ROOT/bench/private.sh"
 
 RUNS="${BENCH_RUNS:-30}"
 WARMUP="${BENCH_WARMUP:-3}"
@@ -75,170 +77,24 @@ cargo build --release --bin agentssh
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 
-# --- scratch dir and cleanup ---------------------------------------------------------------
-WORK="$(mktemp -d /dev/shm/asb.XXXXXX)"
-chmod 0755 "$WORK" # sshd reads authorized_keys as the bench user
-RUN_ID="bench-$$-$(basename "$WORK")"
-SSHD_PID=""
-DAEMON_STARTED=""
+# --- scratch dir, client environment, private sshd (bench/private.sh) ----------------------
 TCPDUMP_PID=""
-
-# Pids of processes this run started that may have outlived it (the autostarted daemon and
-# its children), recognised by the AGENTSSH_BENCH_ID marker in their environment.
-marked_pids() {
-    local p
-    for p in /proc/[0-9]*; do
-        [[ ${p#/proc/} == "$$" ]] && continue
-        if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "AGENTSSH_BENCH_ID=$RUN_ID"; then
-            echo "${p#/proc/}"
-        fi
-    done
-}
-
-# All descendants of a pid (sshd's per-connection processes).
-descendants() {
-    local kid
-    for kid in $(pgrep -P "$1" 2>/dev/null); do
-        echo "$kid"
-        descendants "$kid"
-    done
-}
-
 cleanup() {
     set +e
     if [[ -n $TCPDUMP_PID ]]; then
         kill "$TCPDUMP_PID" 2>/dev/null
         wait "$TCPDUMP_PID" 2>/dev/null
     fi
-    if [[ -n $DAEMON_STARTED ]]; then
-        in_env "$AS" --json daemon shutdown >/dev/null 2>&1
-    fi
-    if [[ -S $WORK/cm ]]; then
-        "$SSH" -o ControlPath="$WORK/cm" -O exit "$BENCH_USER@127.0.0.1" >/dev/null 2>&1
-    fi
-    local left
-    left="$(marked_pids)"
-    if [[ -n $left ]]; then
-        # shellcheck disable=SC2086
-        kill $left 2>/dev/null
-    fi
-    if [[ -n $SSHD_PID ]]; then
-        # shellcheck disable=SC2046
-        kill $(descendants "$SSHD_PID") "$SSHD_PID" 2>/dev/null
-        wait "$SSHD_PID" 2>/dev/null
-    fi
-    rm -rf "$WORK"
+    bench_private_cleanup
 }
+bench_private_init asb
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
 AS="$WORK/agentssh"
 cp "$TARGET_DIR/release/agentssh" "$AS"
-
-# --- client environment (isolated HOME/XDG; no ssh-agent) ----------------------------------
-C="$WORK/c"
-for d in home home/.ssh config config/agentssh state data cache run; do
-    mkdir -p "$C/$d"
-    chmod 0700 "$C/$d"
-done
-CLIENT_ENV=(
-    "PATH=$PATH" "HOME=$C/home" "XDG_CONFIG_HOME=$C/config" "XDG_STATE_HOME=$C/state"
-    "XDG_DATA_HOME=$C/data" "XDG_CACHE_HOME=$C/cache" "XDG_RUNTIME_DIR=$C/run"
-    "USER=$(id -un)" "LOGNAME=$(id -un)" "LANG=C.UTF-8" "AGENTSSH_BENCH_ID=$RUN_ID"
-)
-in_env() { env -i "${CLIENT_ENV[@]}" "$@"; }
-
-KEY="$C/home/.ssh/id_ed25519"
-"$SSH_KEYGEN" -q -t ed25519 -N '' -C agentssh-bench-client -f "$KEY"
-
-# --- private sshd ------------------------------------------------------------------------
-S="$WORK/sshd"
-mkdir -p "$S"
-chmod 0755 "$S"
-"$SSH_KEYGEN" -q -t ed25519 -N '' -C agentssh-bench-host -f "$S/host_ed25519"
-cut -d' ' -f1,2 "$KEY.pub" >"$S/authorized_keys"
-chmod 0644 "$S/authorized_keys"
-
-# Waits (up to 10 s) until FILE contains PATTERN, or PID has exited; true iff it does.
-wait_for_log() { # FILE PATTERN PID
-    local _
-    for _ in $(seq 100); do
-        grep -q "$2" "$1" && return 0
-        kill -0 "$3" 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q "$2" "$1"
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-write_sshd_config() { # PORT WITH_PENALTIES
-    cat >"$S/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $1
-HostKey $S/host_ed25519
-PidFile $S/sshd.pid
-AuthorizedKeysFile $S/authorized_keys
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin no
-AllowUsers $BENCH_USER
-Subsystem sftp internal-sftp
-LogLevel VERBOSE
-MaxStartups 100:30:200
-ClientAliveInterval 0
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding yes
-EOF
-    # OpenSSH >= 9.8 would penalise 127.0.0.1 after failed or aborted connections.
-    if [[ $2 == yes ]]; then
-        echo "PerSourcePenalties no" >>"$S/sshd_config"
-    fi
-}
-
-penalties=yes
-write_sshd_config 22 yes
-if ! "$SSHD" -t -f "$S/sshd_config" 2>/dev/null; then
-    penalties=no
-    write_sshd_config 22 no
-    "$SSHD" -t -f "$S/sshd_config" || die "sshd -t rejected the generated config"
-fi
-
-PORT=""
-for _attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    write_sshd_config "$port" "$penalties"
-    : >"$S/sshd.log"
-    "$SSHD" -D -e -f "$S/sshd_config" -E "$S/sshd.log" </dev/null >/dev/null 2>"$S/sshd.stderr" &
-    SSHD_PID=$!
-    if wait_for_log "$S/sshd.log" "Server listening on 127.0.0.1 port $port\." "$SSHD_PID"; then
-        PORT="$port"
-        break
-    fi
-    kill "$SSHD_PID" 2>/dev/null || true
-    wait "$SSHD_PID" 2>/dev/null || true
-    SSHD_PID=""
-done
-[[ -n $PORT ]] || die "sshd did not start: $(cat "$S/sshd.log" "$S/sshd.stderr")"
-log "sshd pid $SSHD_PID on 127.0.0.1:$PORT"
-
-# Pre-seed known_hosts for OpenSSH and agentssh (~/.ssh/known_hosts and agentssh's own).
-HOST_PUB="$(cut -d' ' -f1,2 "$S/host_ed25519.pub")"
-KH="$C/home/.ssh/known_hosts"
-echo "[127.0.0.1]:$PORT $HOST_PUB" >"$KH"
-cp "$KH" "$C/config/agentssh/known_hosts"
-chmod 0600 "$KH" "$C/config/agentssh/known_hosts"
-
-connections() { grep -c "Connection from " "$S/sshd.log" || true; }
+bench_private_client
+bench_private_sshd
 
 # --- the commands ------------------------------------------------------------------------
 TARGET="-H 127.0.0.1 -P $PORT -u $BENCH_USER --private-key-path $KEY --strict-host-key-checking yes"
