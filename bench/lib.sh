@@ -56,6 +56,8 @@ How to run (as root, on a machine prepared with `bash scripts/test-setup.sh`):
 | `bench/criterion.sh` | in-process criterion benches (`benches/screen.rs`, `benches/dashboard.rs`): screen/clean-log ingest, keyframes, dashboard frame time | `criterion` |
 | `bench/proxy.sh` | `proxy create --local` forward vs `ssh -L` throughput, both directions | `proxy` |
 | `bench/files.sh` | 1 GiB SFTP upload/download vs `sftp`, 1,000 small files vs `scp -r` | `files` |
+| `bench/record.sh` | session flood throughput with recording on (64 MiB cap) vs off, and the recording's size against its cap | `record` |
+| `bench/mcp.sh` | 200 `exec true` tool calls through one `agentssh mcp` (official Rust MCP SDK client; the Python SDK client as a reference) vs `ssh` with a warm ControlMaster | `mcp` |
 
 `bench/run.sh` and `bench/criterion.sh` need nothing else: run.sh builds the release binary,
 starts a private `sshd` on a random loopback port with a temporary config on `/dev/shm`, logs

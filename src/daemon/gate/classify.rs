@@ -67,6 +67,14 @@ fn file_action(a: &FileAction) -> Action {
     }
 }
 
+/// The command's name as the approval shows it, with `--detach` when it was given.
+fn with_detach(command: &str, detach: bool) -> String {
+    match detach {
+        true => format!("{command} --detach"),
+        false => command.to_string(),
+    }
+}
+
 /// How the gate treats `request` (see the module docs).
 pub fn classify(request: &Request) -> Scope<'_> {
     match request {
@@ -139,11 +147,7 @@ pub fn classify(request: &Request) -> Scope<'_> {
             ..
         } => Scope::Session {
             session,
-            what: if *detach {
-                "session exec --detach".into()
-            } else {
-                "session exec".into()
-            },
+            what: with_detach("session exec", *detach),
             work: if *detach {
                 SessionWork::Line(command)
             } else {
@@ -157,11 +161,7 @@ pub fn classify(request: &Request) -> Scope<'_> {
             ..
         } => Scope::Session {
             session,
-            what: if *detach {
-                "session run --detach".into()
-            } else {
-                "session run".into()
-            },
+            what: with_detach("session run", *detach),
             work: SessionWork::Line(command),
         },
         // Taking control makes the caller the human at the keyboard; deciding approvals is
