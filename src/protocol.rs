@@ -36,6 +36,9 @@ fn default_true() -> bool {
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest frame either side accepts; a larger one closes that connection only.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// How long the daemon waits for the next request on a kept-alive connection (`keep_alive`
+/// in the hello) before it closes it.
+pub const KEEP_ALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// This binary's version.
 pub const BINARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -55,7 +58,8 @@ pub enum ClientToDaemon {
         #[serde(default)]
         approval: ApprovalOptions,
         /// Keep the connection for further requests after a one-shot one (a long-lived
-        /// client such as `agentssh mcp`): the daemon then waits up to 60 s for the next.
+        /// client such as `agentssh mcp`): the daemon then waits up to [`KEEP_ALIVE_IDLE`]
+        /// for the next.
         /// After a stream, a stdin-fed exec or a file transfer it closes as before.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         keep_alive: bool,

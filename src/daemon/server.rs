@@ -23,8 +23,6 @@ use crate::ssh::exec::{ExecOutput, ExecRequest};
 
 /// How long a client may take to say hello and send its request.
 const HELLO_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a kept-alive connection may stay silent between two requests.
-pub const IDLE_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a client may take to read its final answer (a client that stopped reading
 /// with its socket buffer full would otherwise hold its task, and its activity entry back
 /// from the disk, for ever).
@@ -68,8 +66,8 @@ async fn recv(r: &mut Reader) -> std::io::Result<ClientToDaemon> {
 
 /// Serves one client: its request, then, for a client that asked for `keep_alive` in its
 /// hello, each further one-shot request on the same connection (see
-/// [`Request::keeps_connection`])
-/// until it hangs up or stays silent for [`IDLE_DEADLINE`].
+/// [`Request::keeps_connection`]) until it hangs up or stays silent for
+/// [`crate::protocol::KEEP_ALIVE_IDLE`].
 pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
     let me = rustix::process::getuid().as_raw();
     let peer = match stream.peer_cred() {
@@ -141,7 +139,7 @@ pub async fn serve(stream: UnixStream, daemon: Arc<Daemon>) {
             let _ = w.shutdown().await;
             return;
         }
-        deadline = IDLE_DEADLINE;
+        deadline = crate::protocol::KEEP_ALIVE_IDLE;
     }
 }
 

@@ -103,7 +103,7 @@ pub(super) fn resolve(policy: &Policy, t: &Target) -> Result<ConnectSpec> {
 /// Sends one request and waits for its final answer; a failure keeps its partial data.
 pub(super) async fn ask(req: Request) -> Result<Value> {
     let mut client = link::connection().await?;
-    let keeps = link::keeps(&req);
+    let keeps = req.keeps_connection();
     let response = client.ask(req).await?;
     link::give_back(client, keeps);
     into_result(response).map_err(|(e, data)| match data {
@@ -116,7 +116,7 @@ pub(super) async fn ask(req: Request) -> Result<Value> {
 /// connection stays open meanwhile: the daemon takes a closed socket for a caller that left.
 async fn ask_streaming(req: Request) -> Result<(Result<Value>, Bounded, Bounded)> {
     let mut client = link::connection().await?;
-    let keeps = link::keeps(&req);
+    let keeps = req.keeps_connection();
     client.send(&ClientToDaemon::Request(req)).await?;
     let (mut out, mut err) = (Bounded::default(), Bounded::default());
     loop {

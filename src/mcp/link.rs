@@ -2,17 +2,18 @@
 //!
 //! A one-shot client connects for each request; a long-lived MCP server would pay that
 //! (a unix-socket connect, a task start in the daemon, the hello exchange) on every tool
-//! call, about a twentieth of a pooled `exec true`. So its connections ask the daemon to
-//! stay open after a one-shot request (`keep_alive` in the hello), and the last one
-//! answered waits here for the next call.
+//! call, some tens of microseconds each. So its connections ask the daemon to stay open
+//! after a one-shot request (`keep_alive` in the hello), and the last one answered waits
+//! here for the next call.
 //!
 //! A connection is taken out for one call and given back only after a complete answer to
-//! a request that keeps it ([`Request::keeps_connection`]): a call that is cancelled,
-//! fails on the wire, or ran a stream drops its connection, and the daemon ends that task.
-//! Concurrent calls each take their own (fresh ones when this slot is empty); one is kept.
-//! A kept connection is used only while younger than [`REUSE_FOR`] since its last answer
-//! (the daemon waits 60 s for the next request) and still open (a restarted daemon closed
-//! it); otherwise the call connects as before, autostarting the daemon if none runs.
+//! a request that keeps it ([`crate::protocol::Request::keeps_connection`]): a call that is
+//! cancelled, fails on the wire, or ran a stream drops its connection, and the daemon ends
+//! that task. Concurrent calls each take their own (fresh ones when this slot is empty);
+//! one is kept. A kept connection is used only while younger than [`REUSE_FOR`] since its
+//! last answer (the daemon waits [`KEEP_ALIVE_IDLE`] for the next request) and still open
+//! (a restarted daemon closed it); otherwise the call connects as before, autostarting the
+//! daemon if none runs.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,11 +21,11 @@ use std::time::{Duration, Instant};
 use super::CLIENT_KIND;
 use crate::client::DaemonClient;
 use crate::error::Result;
-use crate::protocol::Request;
+use crate::protocol::KEEP_ALIVE_IDLE;
 
 /// How long after its last answer a kept connection is used again: half the daemon's
 /// wait, so it never closes one we are writing to.
-const REUSE_FOR: Duration = Duration::from_secs(30);
+const REUSE_FOR: Duration = Duration::from_secs(KEEP_ALIVE_IDLE.as_secs() / 2);
 
 /// The kept connection and when its last answer came.
 static KEPT: Mutex<Option<(DaemonClient, Instant)>> = Mutex::new(None);
@@ -53,9 +54,4 @@ pub fn give_back(client: DaemonClient, request_kept_it: bool) {
             *slot = Some((client, Instant::now()));
         }
     }
-}
-
-/// Whether `request` leaves a kept-alive connection open (read before it is sent).
-pub fn keeps(request: &Request) -> bool {
-    request.keeps_connection()
 }
